@@ -1,0 +1,36 @@
+"""levelcare: decide the level of care for substance use disorders, and explain why.
+
+.. versionadded:: 1.0
+"""
+
+from ._engine import Engine, decide
+from ._levels import Level, Transition
+from ._model import Assessment, Decision, Program, Reason, RulebaseInfo
+from .exceptions import (
+    AssessmentProblem,
+    EngineError,
+    InvalidAssessment,
+    InvalidDecisionData,
+    LevelCareError,
+    RuleBaseError,
+    RuleProblem,
+)
+
+__all__ = [
+    "Assessment",
+    "AssessmentProblem",
+    "Decision",
+    "Engine",
+    "EngineError",
+    "InvalidAssessment",
+    "InvalidDecisionData",
+    "Level",
+    "LevelCareError",
+    "Program",
+    "Reason",
+    "RuleBaseError",
+    "RuleProblem",
+    "RulebaseInfo",
+    "Transition",
+    "decide",
+]

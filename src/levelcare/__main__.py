@@ -1,0 +1,7 @@
+"""``python -m levelcare``."""
+
+import sys
+
+from ._cli import main
+
+sys.exit(main())

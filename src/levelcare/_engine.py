@@ -1,0 +1,442 @@
+"""The engine: runs a rule base on durable-rules and explains the result."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from importlib.resources.abc import Traversable
+from typing import Any, ClassVar, Union
+
+import attrs
+
+from . import _conditions as cond
+from ._analysis import Analysis
+from ._durable import CompiledRuleset
+from ._levels import LEVELS, Level, Transition, level_at
+from ._model import COMPLETE, DATA_REQUIRED, Assessment, Decision, Program, Reason, RulebaseInfo
+from ._rulebase import (
+    Bridge,
+    Emergency,
+    Escalation,
+    Readiness,
+    Rule,
+    RuleBase,
+    Sign,
+    default_location,
+    load,
+)
+from ._vocabulary import CURRENT_LEVEL, FactValue, Vocabulary, type_name
+from .exceptions import AssessmentProblem, InvalidAssessment, RuleBaseError, RuleProblem
+
+Facts = Union[Mapping[str, Any], Assessment]
+
+
+@attrs.frozen
+class _Outcome:
+    """What one evaluation of fully or partly filled facts decided, and why."""
+
+    facts: Mapping[str, Any]
+    level: Level
+    transition: Transition
+    indicated: Level
+    indicated_rules: tuple[Rule, ...]
+    escalations: tuple[Escalation, ...]
+    unmet: tuple[tuple[Readiness, Sign], ...]
+    readiness: tuple[Readiness, ...]
+    bridge: Bridge | None
+    emergencies: tuple[Emergency, ...]
+
+
+class Engine:
+    """A rule base compiled for durable-rules, ready to decide.
+
+    Build one with :meth:`default` or :meth:`from_path`; an engine is immutable
+    and safe to share between threads (see the concurrency notes in the docs).
+
+    .. versionadded:: 1.0
+    """
+
+    _default: ClassVar[Engine | None] = None
+    _default_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, rulebase: RuleBase) -> None:
+        self._rb = rulebase
+        self._analysis = Analysis(rulebase)
+        # Stage one: everything that decides the level and the transition.
+        self._stage_one: list[tuple[str, Any]] = []
+        for rule in rulebase.criteria:
+            self._stage_one.append(("rule", rule))
+        for emergency in rulebase.emergencies:
+            self._stage_one.append(("emergency", emergency))
+        for escalation in rulebase.escalations:
+            self._stage_one.append(("escalation", escalation))
+        for readiness in rulebase.readiness:
+            for sign in readiness.signs:
+                self._stage_one.append(("unmet", (readiness, sign)))
+        self._levels = CompiledRuleset("levels", [_condition(k, o) for k, o in self._stage_one], rulebase.vocabulary)
+        # Stage two: services and considerations, read once the level is known.
+        self._stage_two: list[tuple[str, Any]] = [("service", s) for s in rulebase.services]
+        self._stage_two += [("consideration", c) for c in rulebase.considerations]
+        self._outcome = CompiledRuleset("outcome", [o.when for _, o in self._stage_two], rulebase.vocabulary)
+
+    # --- construction ------------------------------------------------------
+
+    @classmethod
+    def default(cls) -> Engine:
+        """The engine for the rule base shipped inside the package (built once)."""
+        engine = cls._default
+        if engine is None:
+            with cls._default_lock:
+                if cls._default is None:
+                    cls._default = cls(load(default_location()))
+                engine = cls._default
+        return engine
+
+    @classmethod
+    def from_path(cls, path: str | os.PathLike[str] | Traversable) -> Engine:
+        """An engine for the rule base in folder ``path`` (an organisation's own).
+
+        Raises:
+            RuleBaseError: listing every problem in the rule files.
+        """
+        if not isinstance(path, (str, os.PathLike, Traversable)):
+            problem = RuleProblem(repr(path)[:40], "", f"expected a folder path, got {type_name(path)}")
+            raise RuleBaseError([problem])
+        location = path if isinstance(path, Traversable) else os.fspath(path)
+        return cls(load(location))
+
+    # --- properties --------------------------------------------------------
+
+    @property
+    def vocabulary(self) -> Vocabulary:
+        """The facts this engine's rule base knows."""
+        return self._rb.vocabulary
+
+    @property
+    def rulebase(self) -> RulebaseInfo:
+        """Name, version and sha256 of the rule base."""
+        return self._rb.info
+
+    def __repr__(self) -> str:
+        info = self._rb.info
+        return f"<Engine {info.name} {info.version} sha256={info.sha256[:12]}>"
+
+    def assessment(self, facts: object) -> Assessment:
+        """Validate ``facts`` against this engine's vocabulary.
+
+        Raises:
+            InvalidAssessment: listing every problem, by fact name.
+        """
+        return Assessment.from_mapping(facts, engine=self)
+
+    # --- deciding ----------------------------------------------------------
+
+    def decide(self, facts: Facts, *, as_of: _dt.datetime | None = None) -> Decision:
+        """Decide the level of care for one assessment.
+
+        Args:
+            facts: A mapping of fact names to values, or an :class:`Assessment`.
+                Absent facts and ``None`` are unknown.
+            as_of: When the assessment applies; a timezone-aware datetime. It is
+                recorded in the decision and changes nothing else.
+
+        Returns:
+            The decision, with its reasons.
+
+        Raises:
+            InvalidAssessment: the facts (or ``as_of``) are not valid; every
+                problem is listed.
+        """
+        if as_of is not None and (
+            not isinstance(as_of, _dt.datetime) or as_of.tzinfo is None or as_of.utcoffset() is None
+        ):
+            problem = AssessmentProblem(
+                "as_of",
+                f"expected a timezone-aware datetime, got {type_name(as_of)}; "
+                "add a tzinfo, for example datetime.now(timezone.utc)",
+            )
+            raise InvalidAssessment([problem])
+        if isinstance(facts, Assessment) and facts._vocabulary is self._rb.vocabulary:
+            known: dict[str, FactValue] = dict(facts.facts)
+        else:
+            data = facts.to_dict() if isinstance(facts, Assessment) else facts
+            known = self._rb.vocabulary.validate(data)
+        return self._decide(known, as_of)
+
+    def _decide(self, known: dict[str, FactValue], as_of: _dt.datetime | None) -> Decision:
+        current = Level(known[CURRENT_LEVEL]) if CURRENT_LEVEL in known else None
+        unknown = [name for name in self._analysis.relevant(current) if name not in known]
+        if unknown:
+            low_fill, high_fill = self._analysis.fills(unknown)
+            low = self._evaluate({**known, **low_fill}, current)
+            high = self._evaluate({**known, **high_fill}, current)
+        else:
+            low = high = self._evaluate(known, current)
+        span = (min(low.level, high.level), max(low.level, high.level))
+        emergencies = tuple(e for e in low.emergencies if _settled(e.when, low.facts, known))
+        if span[0] == span[1]:
+            status, level, transition, missing = COMPLETE, span[0], low.transition, ()
+        else:
+            status, level, transition = DATA_REQUIRED, None, None
+            missing = self._analysis.missing(known, current, unknown) or tuple(unknown)
+        program = self._rb.programs[span[1] if level is None else level]
+        reasons, decisive = self._reasons(low, known, emergencies, complete=level is not None)
+        ruled_out = self._ruled_out(level, span, decisive, known, low)
+        services, considerations = self._extras(known, level, transition, bool(emergencies), program)
+        return Decision(
+            level=level,
+            transition=transition,
+            status=status,
+            emergency=bool(emergencies),
+            level_range=span,
+            missing=missing,
+            reasons=reasons,
+            ruled_out=ruled_out,
+            considerations=considerations,
+            services=services,
+            program=program,
+            rulebase=self._rb.info,
+            as_of=as_of,
+        )
+
+    def _evaluate(self, facts: Mapping[str, Any], current: Level | None) -> _Outcome:
+        """Run stage one on durable and apply the transition mechanism."""
+        holding = self._levels.holding(facts)
+        fired = [self._stage_one[i] for i in sorted(holding)]
+        rules = [o for k, o in fired if k == "rule"]
+        emergencies = tuple(o for k, o in fired if k == "emergency")
+        fallback = self._rb.fallback
+        indicated = max((r.level for r in rules), default=fallback.level)
+        indicated_rules = tuple(r for r in rules if r.level is indicated) or (fallback,)
+        if current is None:
+            return _Outcome(facts, indicated, Transition.ADMIT, indicated, indicated_rules, (), (), (), None, emergencies)
+        top = len(LEVELS) - 1
+        raised, escalations = indicated, []
+        for kind, escalation in fired:
+            if kind == "escalation":
+                target = level_at(min(current.rank + escalation.levels_above_current, top))
+                if target > indicated:
+                    escalations.append(escalation)
+                raised = max(raised, target)
+        common = (indicated, indicated_rules, tuple(escalations))
+        if raised > current:
+            return _Outcome(facts, raised, Transition.STEP_UP, *common, (), (), None, emergencies)
+        if raised == current:
+            return _Outcome(facts, raised, Transition.CONTINUE, *common, (), (), None, emergencies)
+        applying = tuple(r for r in self._rb.readiness if current in r.applies_to)
+        unmet = tuple(o for k, o in fired if k == "unmet" and current in o[0].applies_to)
+        if unmet:
+            return _Outcome(facts, current, Transition.CONTINUE, *common, unmet, applying, None, emergencies)
+        bridge = next((b for b in self._rb.bridges if current in b.applies_to), None)
+        target = raised
+        if bridge is not None and bridge.floor > target:
+            target = bridge.floor
+        else:
+            bridge = None
+        if target >= current:
+            return _Outcome(facts, current, Transition.CONTINUE, *common, (), applying, None, emergencies)
+        return _Outcome(facts, target, Transition.STEP_DOWN, *common, (), applying, bridge, emergencies)
+
+    # --- explaining --------------------------------------------------------
+
+    def _rule_reason(self, rule: Rule | Escalation, level: Level, facts: Mapping[str, Any], known: Mapping[str, Any]) -> Reason:
+        relied = cond.relied_on(rule.when, facts)
+        return Reason(
+            rule_id=rule.id,
+            level=level,
+            statement=rule.statement,
+            facts=self._values(relied, known),
+            sources=rule.sources,
+        )
+
+    def _values(self, names: set[str] | frozenset[str], known: Mapping[str, Any]) -> dict[str, Any]:
+        return {f.name: known.get(f.name) for f in self._rb.vocabulary.facts if f.name in names}
+
+    def _reasons(
+        self, outcome: _Outcome, known: Mapping[str, Any], emergencies: tuple[Emergency, ...], *, complete: bool
+    ) -> tuple[tuple[Reason, ...], tuple[Reason, ...]]:
+        """All reasons, most decisive first, and the ones that decided the level."""
+        facts = outcome.facts
+        level = outcome.level
+        first: list[Reason] = [
+            Reason(
+                rule_id=e.id,
+                level=None,
+                statement=e.statement,
+                facts=self._values(cond.relied_on(e.when, facts), known),
+                sources=e.sources,
+            )
+            for e in emergencies
+        ]
+        indicated = [
+            self._rule_reason(r, r.level, facts, known)
+            for r in outcome.indicated_rules
+            if not r.otherwise or complete
+        ]
+        escalated = [self._rule_reason(e, level, facts, known) for e in outcome.escalations]
+        unmet = [
+            Reason(
+                rule_id=readiness.id,
+                level=level,
+                statement=f"Step-down held back; not yet met: {sign.statement}",
+                facts=self._values(cond.facts_read(sign.when), known),
+                sources=readiness.sources,
+            )
+            for readiness, sign in outcome.unmet
+        ]
+        ready = [
+            Reason(
+                rule_id=r.id,
+                level=level,
+                statement=r.statement,
+                facts=self._values(frozenset().union(*(cond.facts_read(s.when) for s in r.signs)), known),
+                sources=r.sources,
+            )
+            for r in outcome.readiness
+        ]
+        bridge = outcome.bridge
+        bridged = (
+            [Reason(rule_id=bridge.id, level=level, statement=bridge.statement, facts={}, sources=bridge.sources)]
+            if bridge
+            else []
+        )
+        note = None
+        if outcome.transition in (Transition.STEP_UP, Transition.CONTINUE) and not outcome.unmet:
+            transition_note = self._rb.transition_note(outcome.transition)
+            if transition_note is not None:
+                facts_note = {CURRENT_LEVEL: known.get(CURRENT_LEVEL)}
+                note = Reason(
+                    rule_id=transition_note.id,
+                    level=level,
+                    statement=transition_note.statement,
+                    facts=facts_note,
+                    sources=transition_note.sources,
+                )
+        notes = [note] if note else []
+        transition = outcome.transition
+        if transition is Transition.ADMIT:
+            decisive, rest = indicated, []
+        elif outcome.unmet:
+            decisive, rest = unmet, indicated
+        elif transition is Transition.STEP_DOWN:
+            decisive, rest = (bridged, ready + indicated) if bridge else (indicated, ready)
+        elif escalated:
+            decisive, rest = escalated, notes + indicated
+        else:
+            decisive, rest = indicated, notes
+        if not complete:
+            # Without a decided level, keep only what the known facts settle.
+            settled = [r for r in decisive + rest if r in indicated + escalated + unmet and _known(r, known)]
+            return tuple(first + settled), tuple(r for r in settled if r in decisive)
+        return tuple(first + decisive + rest), tuple(decisive)
+
+    def _ruled_out(
+        self,
+        level: Level | None,
+        span: tuple[Level, Level],
+        decisive: Sequence[Reason],
+        known: Mapping[str, Any],
+        outcome: _Outcome,
+    ) -> tuple[Reason, ...]:
+        ruled_out: list[Reason] = []
+        low, high = (level, level) if level is not None else span
+        for other in LEVELS:
+            if low <= other <= high:
+                continue
+            if other < low:
+                if decisive:
+                    d = decisive[0]
+                    ruled_out.append(
+                        Reason(
+                            rule_id=d.rule_id,
+                            level=other,
+                            statement=f"{other.label.capitalize()} is ruled out: {d.statement}",
+                            facts=d.facts,
+                            sources=d.sources,
+                        )
+                    )
+                continue
+            criteria = [r for r in self._rb.criteria if r.level is other]
+            ids = ", ".join(r.id for r in criteria)
+            if not criteria:
+                statement = f"No criterion in this rule base requires {other.label}."
+            elif level is None:
+                statement = f"None of the criteria for {other.label} ({ids}) can hold, whatever the unknown facts turn out to be."
+            else:
+                statement = f"None of the criteria for {other.label} holds ({ids})."
+            read = frozenset().union(*(cond.facts_read(r.when) for r in criteria))
+            sources: list[str] = []
+            for rule in criteria:
+                sources.extend(s for s in rule.sources if s not in sources)
+            ruled_out.append(
+                Reason(
+                    rule_id=ids or "none",
+                    level=other,
+                    statement=statement,
+                    facts=self._values(read, known),
+                    sources=tuple(sources),
+                )
+            )
+        return tuple(ruled_out)
+
+    def _extras(
+        self,
+        known: Mapping[str, Any],
+        level: Level | None,
+        transition: Transition | None,
+        emergency: bool,
+        program: Program,
+    ) -> tuple[tuple[str, ...], tuple[Reason, ...]]:
+        context = {
+            "level": None if level is None else level.value,
+            "transition": None if transition is None else transition.value,
+            "emergency": emergency,
+            "hours_minimum": program.hours_per_week[0],
+            "days_minimum": program.days_per_week[0],
+        }
+        holding = self._outcome.holding(known, context)
+        services: list[str] = []
+        considerations: list[Reason] = []
+        for index in sorted(holding):
+            kind, item = self._stage_two[index]
+            if kind == "service":
+                services.append(item.name)
+            else:
+                considerations.append(
+                    Reason(
+                        rule_id=item.id,
+                        level=None,
+                        statement=item.statement,
+                        facts=self._values(cond.relied_on(item.when, known, context), known),
+                        sources=item.sources,
+                    )
+                )
+        return tuple(services), tuple(considerations)
+
+
+def _condition(kind: str, item: Any) -> cond.Condition:
+    if kind == "unmet":
+        return item[1].unmet  # type: ignore[no-any-return]
+    return item.when  # type: ignore[no-any-return]
+
+
+def _settled(condition: cond.Condition, facts: Mapping[str, Any], known: Mapping[str, Any]) -> bool:
+    """Whether a condition that holds under ``facts`` holds on the known facts alone."""
+    return cond.relied_on(condition, facts) <= set(known)
+
+
+def _known(reason: Reason, known: Mapping[str, Any]) -> bool:
+    return all(name in known for name in reason.facts)
+
+
+def decide(facts: Facts, *, as_of: _dt.datetime | None = None) -> Decision:
+    """Decide the level of care with the shipped rule base.
+
+    Same as ``Engine.default().decide(facts, as_of=as_of)``; the default engine is
+    built on first use.
+
+    .. versionadded:: 1.0
+    """
+    return Engine.default().decide(facts, as_of=as_of)

@@ -1,0 +1,188 @@
+"""The fact vocabulary: what an assessment may say, and its validation.
+
+The vocabulary is data in ``rules/vocabulary.toml``; this module only knows the
+kinds of fact (ordinal, boolean, integer, level) and how to check a value.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from typing import Any, Union
+
+import attrs
+
+from .exceptions import AssessmentProblem, InvalidAssessment
+
+#: A known fact value: a string (ordinal or level), a bool or an int.
+FactValue = Union[str, bool, int]
+
+GROUPS = ("clinical", "progress", "candidacy")
+KINDS = ("ordinal", "boolean", "integer", "level")
+NEEDS = ("increasing", "decreasing")
+CURRENT_LEVEL = "current_level"
+
+_MAX_SHOWN = 40
+
+
+def shorten(value: object) -> str:
+    """``repr`` of a user's value, cut so that a message never echoes long text."""
+    text = repr(value)
+    if len(text) > _MAX_SHOWN:
+        return text[: _MAX_SHOWN - 3] + "..."
+    return text
+
+
+def type_name(value: object) -> str:
+    """The JSON-ish name of a value's type, for error messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, Mapping):
+        return "object"
+    if isinstance(value, (list, tuple)):
+        return "array"
+    return type(value).__name__
+
+
+def closest(name: str, candidates: Any) -> str | None:
+    """The candidate most like ``name``, or None when there are none."""
+    names = list(candidates)
+    if not names:
+        return None
+    found = difflib.get_close_matches(name, names, n=1, cutoff=0.0)
+    return found[0] if found else None
+
+
+@attrs.frozen
+class Fact:
+    """One fact of the vocabulary.
+
+    ``values`` lists the allowed values of a finite fact from lowest to highest
+    need. An integer fact has ``minimum``/``maximum`` and, when rules read it,
+    ``need``: whether a larger number means more need (``increasing``) or less.
+    """
+
+    name: str
+    group: str
+    kind: str
+    meaning: str
+    sources: tuple[str, ...]
+    values: tuple[FactValue, ...] = ()
+    minimum: int | None = None
+    maximum: int | None = None
+    need: str | None = None
+
+    @property
+    def finite(self) -> bool:
+        return self.kind != "integer"
+
+    def rank(self, value: FactValue) -> int:
+        """Position of ``value`` in need order (finite facts only)."""
+        for position, allowed in enumerate(self.values):
+            if allowed == value and type(allowed) is type(value):
+                return position
+        msg = f"{value!r} is not a value of {self.name}"
+        raise LookupError(msg)
+
+    def allowed_text(self) -> str:
+        if self.kind == "integer":
+            return f"an integer from {self.minimum} to {self.maximum}"
+        if self.kind == "boolean":
+            return "true or false"
+        return "one of " + ", ".join(repr(v) for v in self.values)
+
+    def check(self, value: object) -> str | None:
+        """None when ``value`` is allowed, else a message saying how to fix it."""
+        if self.kind == "boolean":
+            if isinstance(value, bool):
+                return None
+            return f"expected true or false, got {type_name(value)} {shorten(value)}"
+        if self.kind == "integer":
+            if not isinstance(value, int) or isinstance(value, bool):
+                return (
+                    f"expected {self.allowed_text()}, got {type_name(value)} {shorten(value)}"
+                )
+            if not (self.minimum or 0) <= value <= (self.maximum or 0):
+                return f"expected {self.allowed_text()}, got {value}"
+            return None
+        if not isinstance(value, str):
+            return f"expected {self.allowed_text()}, got {type_name(value)} {shorten(value)}"
+        if value in self.values:
+            return None
+        hint = closest(value, [v for v in self.values if isinstance(v, str)])
+        suggestion = f"; did you mean {hint!r}?" if hint else ""
+        return f"expected {self.allowed_text()}, got string {shorten(value)}{suggestion}"
+
+
+@attrs.frozen
+class Vocabulary:
+    """Every fact a rule base knows, in vocabulary order."""
+
+    facts: tuple[Fact, ...]
+    by_name: Mapping[str, Fact] = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "by_name", {f.name: f for f in self.facts})
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.by_name
+
+    def __getitem__(self, name: str) -> Fact:
+        return self.by_name[name]
+
+    def group(self, group: str) -> tuple[Fact, ...]:
+        return tuple(f for f in self.facts if f.group == group)
+
+    def validate(self, data: object) -> dict[str, FactValue]:
+        """The known facts of ``data``, in vocabulary order.
+
+        Raises:
+            InvalidAssessment: listing every problem in ``data``.
+        """
+        if not isinstance(data, Mapping):
+            problem = AssessmentProblem(
+                "",
+                f"an assessment must be a mapping (a JSON object) of fact names to values, "
+                f"got {type_name(data)}",
+            )
+            raise InvalidAssessment([problem])
+        problems: list[AssessmentProblem] = []
+        known: dict[str, FactValue] = {}
+        for key, value in data.items():
+            if not isinstance(key, str):
+                problems.append(
+                    AssessmentProblem(
+                        shorten(key),
+                        f"fact names are strings, got {type_name(key)} {shorten(key)}",
+                    )
+                )
+                continue
+            fact = self.by_name.get(key)
+            if fact is None:
+                hint = closest(key, self.by_name)
+                suggestion = f"; did you mean {hint!r}?" if hint else ""
+                problems.append(
+                    AssessmentProblem(
+                        key if len(key) <= _MAX_SHOWN else shorten(key),
+                        f"unknown fact{suggestion}",
+                    )
+                )
+                continue
+            if value is None:
+                continue
+            message = fact.check(value)
+            if message is not None:
+                problems.append(AssessmentProblem(key, message))
+                continue
+            known[key] = value  # type: ignore[assignment]
+        if problems:
+            raise InvalidAssessment(problems)
+        return {f.name: known[f.name] for f in self.facts if f.name in known}
