@@ -1,0 +1,26 @@
+"""Shared test configuration: Hypothesis profiles and the example fixtures."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, settings
+
+# A quick profile for local runs and a thorough one for CI (CI=true).
+settings.register_profile("dev", max_examples=60, deadline=None)
+settings.register_profile(
+    "ci", max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES_DIR = ROOT / "examples"
+RULES_DIR = ROOT / "rules"
+
+
+def load_examples() -> list[dict[str, Any]]:
+    """Every worked example shipped with the project, sorted by name."""
+    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(EXAMPLES_DIR.glob("*.json"))]
