@@ -17,6 +17,12 @@ How durable is driven, and why:
   durable globals are used.
 * Every evaluation runs in a fresh session id that is deleted in a ``finally``
   block, also when something fails, so no session outlives its call.
+* durable 2.0.28 leaves a new session's action context uninitialised until an
+  action starts, and ``delete_state`` frees that context: deleting a session in
+  which no rule fired frees garbage pointers and crashes the process, depending
+  on heap layout. Every ruleset therefore ends with a sentinel rule that matches
+  every fact, so each session passes through durable's start/complete action
+  cycle, which leaves the context cleared before the session is deleted.
 * durable's C core has no locks. Each ruleset owns a lock held for the whole
   evaluation, which also means at most one live session per ruleset, far below
   durable's limit of 1,024.
@@ -69,18 +75,19 @@ class CompiledRuleset:
             f"c{index}": {"all": [{"m": self._compile(condition)}]} for index, condition in enumerate(conditions)
         }
         self.size = len(conditions)
+        # The sentinel: see the module docstring.
+        definition[f"c{self.size}"] = {"all": [{"m": ALWAYS}]}
         self._lock = threading.Lock()
         self._sessions = itertools.count()
         name = f"levelcare-{label}-{next(_NAMES)}"
         try:
             # durable removes 'run' from the definition it is given; we pass a
             # fresh JSON string, so nothing of ours is mutated.
-            self._handle = _engine.create_ruleset(name, json.dumps(definition)) if conditions else None
+            self._handle = _engine.create_ruleset(name, json.dumps(definition))
         except _engine.error as error:
             msg = f"durable-rules could not compile ruleset {label!r}: {error}"
             raise EngineError(msg) from error
-        if self._handle is not None:
-            self._finalizer = weakref.finalize(self, _engine.delete_ruleset, self._handle)
+        self._finalizer = weakref.finalize(self, _engine.delete_ruleset, self._handle)
 
     # --- compilation -------------------------------------------------------
 
@@ -139,8 +146,6 @@ class CompiledRuleset:
         Raises:
             EngineError: durable failed; the session is deleted first.
         """
-        if self._handle is None:
-            return frozenset()
         payload = self.encode(facts, context)
         fired: set[int] = set()
         with self._lock:
@@ -149,14 +154,17 @@ class CompiledRuleset:
             payload["id"] = "facts"
             try:
                 result, offset = _engine.assert_fact(self._handle, json.dumps(payload))
-                if result == 0:
-                    step = _engine.start_action_for_state(self._handle, offset)
-                    message = step[1] if step is not None else None
-                    while message is not None:
-                        # Messages look like {"c12":{"m":{...}}}: the rule name is
-                        # all we need, so the payload is never parsed.
-                        fired.add(int(message[3 : message.index('"', 3)]))
-                        message = _engine.complete_and_start_action(self._handle, offset)
+                if result != 0:
+                    # The sentinel matches every fact, so this means durable lost it.
+                    msg = f"durable-rules did not handle the facts (result code {result})"
+                    raise EngineError(msg)
+                step = _engine.start_action_for_state(self._handle, offset)
+                message = step[1] if step is not None else None
+                while message is not None:
+                    # Messages look like {"c12":{"m":{...}}}: the rule name is
+                    # all we need, so the payload is never parsed.
+                    fired.add(int(message[3 : message.index('"', 3)]))
+                    message = _engine.complete_and_start_action(self._handle, offset)
             except _engine.error as error:
                 msg = f"durable-rules failed while evaluating the facts: {error}"
                 raise EngineError(msg) from error
@@ -165,6 +173,7 @@ class CompiledRuleset:
                     _engine.delete_state(self._handle, sid)
                 except _engine.error:  # pragma: no cover - only if durable lost the session itself
                     pass
+        fired.discard(self.size)
         return frozenset(fired)
 
 
