@@ -58,7 +58,7 @@ RESERVED_NAMES = frozenset({"sid", "id"})
 _TABLES: dict[str, tuple[set[str], set[str]]] = {
     # table: (required keys, optional keys)
     "source": ({"id", "title"}, {"covers"}),
-    "fact": ({"name", "group", "kind", "meaning", "sources"}, {"values", "minimum", "maximum", "need"}),
+    "fact": ({"name", "group", "kind", "meaning", "sources"}, {"values", "minimum", "maximum", "need", "aliases"}),
     "rule": ({"id", "level", "statement", "sources"}, {"when", "otherwise"}),
     "emergency": ({"id", "statement", "sources", "when"}, set()),
     "escalation": ({"id", "statement", "sources", "when", "levels_above_current"}, set()),
@@ -402,6 +402,10 @@ def _load_vocabulary(
             ok = False
         sources = _check_sources(problems, file, name, item.get("sources"), source_ids)
         values, minimum, maximum, need = _fact_domain(problems, file, name, item, kind, group)
+        aliases = item.get("aliases", [])
+        if not isinstance(aliases, list) or not all(isinstance(a, str) and _NAME.match(a) for a in aliases):
+            problems.add(file, name, "aliases must be a list of snake_case names")
+            ok = False
         if ok and (values or kind == "integer"):
             facts.append(
                 Fact(
@@ -414,8 +418,14 @@ def _load_vocabulary(
                     minimum=minimum,
                     maximum=maximum,
                     need=need,
+                    aliases=tuple(aliases),
                 )
             )
+    taken = {f.name for f in facts}
+    for fact in facts:
+        for alias in fact.aliases:
+            if alias in taken:
+                problems.add("vocabulary", fact.name, f"alias {alias!r} is already a fact name")
     return Vocabulary(tuple(facts))
 
 
@@ -484,7 +494,7 @@ class _ItemLoader:
         rid = item.get("id")
         ok = True
         if not isinstance(rid, str) or not _ID.match(rid):
-            self.problems.add(file, label, f"id must be a short name such as 'IN-1', got {shorten(rid)}")
+            self.problems.add(file, label, f"id must be a short name of letters, digits, dots and dashes such as 'XY-1', got {shorten(rid)}")
             ok = False
         statement = item.get("statement")
         if not isinstance(statement, str) or not statement.strip():
@@ -708,7 +718,7 @@ def _check_structure(
     fallbacks = [r for r in rules if r.otherwise]
     declared = [i for _, i in tables["rule"] if i.get("otherwise") is True]
     if len(declared) != 1:
-        where = ", ".join(sorted({r.file for r in fallbacks})) or "rules"
+        where = ", ".join(sorted({r.file for r in fallbacks})) or "(all files)"
         problems.add(
             where, "", f"exactly one [[rule]] needs otherwise = true (the level when no criterion holds), found {len(declared)}"
         )

@@ -79,6 +79,7 @@ class Fact:
     minimum: int | None = None
     maximum: int | None = None
     need: str | None = None
+    aliases: tuple[str, ...] = ()
 
     @property
     def finite(self) -> bool:
@@ -138,6 +139,13 @@ class Vocabulary:
     def __getitem__(self, name: str) -> Fact:
         return self.by_name[name]
 
+    def suggest(self, key: str) -> str | None:
+        """The fact a misspelt or aliased ``key`` most likely means."""
+        names = {f.name: f.name for f in self.facts}
+        names.update({alias: f.name for f in self.facts for alias in f.aliases})
+        hint = closest(key, names)
+        return None if hint is None else names[hint]
+
     def group(self, group: str) -> tuple[Fact, ...]:
         return tuple(f for f in self.facts if f.group == group)
 
@@ -167,7 +175,7 @@ class Vocabulary:
                 continue
             fact = self.by_name.get(key)
             if fact is None:
-                hint = closest(key, self.by_name)
+                hint = self.suggest(key)
                 suggestion = f"; did you mean {hint!r}?" if hint else ""
                 problems.append(
                     AssessmentProblem(
