@@ -1,0 +1,62 @@
+"""The public value classes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import levelcare
+from levelcare import Level, Transition
+
+
+def test_levels_compare_by_intensity() -> None:
+    """Level members order by intensity, not by name."""
+    assert Level.OUTPATIENT < Level.IOP < Level.PHP < Level.INPATIENT
+    assert max(Level) is Level.INPATIENT
+    assert sorted([Level.PHP, Level.OUTPATIENT, Level.INPATIENT, Level.IOP]) == list(Level)
+    assert [level.value for level in Level] == ["outpatient", "iop", "php", "inpatient"]
+    with pytest.raises(TypeError):
+        _ = Level.IOP < "php"  # type: ignore[operator]
+
+
+def test_transition_values() -> None:
+    """Transition values are the public strings."""
+    assert [t.value for t in Transition] == ["admit", "continue", "step-down", "step-up"]
+
+
+def test_public_api_names() -> None:
+    """The package exports exactly its public API, sorted."""
+    assert levelcare.__all__ == sorted(levelcare.__all__)
+    for name in ("decide", "Engine", "Decision", "Reason", "Program", "Level", "Transition", "Assessment",
+                 "LevelCareError", "InvalidAssessment", "RuleBaseError", "RulebaseInfo"):
+        assert name in levelcare.__all__
+    assert issubclass(levelcare.InvalidAssessment, levelcare.LevelCareError)
+    assert issubclass(levelcare.RuleBaseError, ValueError)
+
+
+def test_decision_is_frozen() -> None:
+    """Decisions cannot be changed after they are made."""
+    decision = levelcare.decide({"withdrawal_risk": "severe"})
+    with pytest.raises(AttributeError):
+        decision.level = Level.IOP  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        (lambda d: d.pop("status"), "decision.status: missing"),
+        (lambda d: d.update(level="residential"), "'residential' is not a level"),
+        (lambda d: d.update(level_range=["iop"]), "expected [lowest, highest]"),
+        (lambda d: d["reasons"].append("IN-1"), "reasons: expected an object"),
+        (lambda d: d.update(emergency="no"), "decision.emergency: unexpected string"),
+        (lambda d: d["program"].update(hours_per_week=[9]), "program.hours_per_week"),
+    ],
+)
+def test_from_dict_rejects_malformed_data(change: object, fragment: str) -> None:
+    """from_dict names what it cannot read, as InvalidDecisionData."""
+    data = json.loads(json.dumps(levelcare.decide({"withdrawal_risk": "severe"}).to_dict()))
+    change(data)  # type: ignore[operator]
+    with pytest.raises(levelcare.InvalidDecisionData) as caught:
+        levelcare.Decision.from_dict(data)
+    assert fragment in str(caught.value)
