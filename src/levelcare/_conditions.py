@@ -18,7 +18,7 @@ so ``not`` is pushed into the atoms and never reaches the engine.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, Union
+from typing import Any
 
 import attrs
 
@@ -78,8 +78,8 @@ class Any_:
     items: tuple[Condition, ...]
 
 
-Atom = Union[ValueAtom, RangeAtom, ProgramAtom, ContextAtom]
-Condition = Union[Atom, All, Any_]
+Atom = ValueAtom | RangeAtom | ProgramAtom | ContextAtom
+Condition = Atom | All | Any_
 TRUE: Condition = All(())
 FALSE: Condition = Any_(())
 
@@ -241,7 +241,8 @@ def _value_atom(fact: Fact, operator: str, value: object, problems: list[str], p
         if not isinstance(value, list) or not value:
             problems.append(f"{path}: one_of takes a non-empty list of values")
             return FALSE
-        if not all([_check_value(fact, v, problems, path) for v in value]):
+        # A list, not a generator: every value is checked so every problem is reported.
+        if not all([_check_value(fact, v, problems, path) for v in value]):  # noqa: C419
             return FALSE
         return ValueAtom(fact.name, frozenset(value))
     if not _check_value(fact, value, problems, path):
@@ -260,15 +261,16 @@ def _value_atom(fact: Fact, operator: str, value: object, problems: list[str], p
 
 def _integer_atom(fact: Fact, operator: str, value: object, problems: list[str], path: str) -> Condition:
     low, high = fact.minimum or 0, fact.maximum or 0
-    values = value if operator == "one_of" else [value]
     if operator == "one_of" and (not isinstance(value, list) or not value):
         problems.append(f"{path}: one_of takes a non-empty list of values")
         return FALSE
-    if not all([_check_value(fact, v, problems, path) for v in values]):  # type: ignore[union-attr]
+    values: list[Any] = value if isinstance(value, list) else [value]
+    # A list, not a generator: every value is checked so every problem is reported.
+    if not all([_check_value(fact, v, problems, path) for v in values]):  # noqa: C419
         return FALSE
-    number = values[0]  # type: ignore[index]
+    number: int = values[0]
     if operator == "one_of":
-        intervals = [(v, v) for v in sorted(set(values))]  # type: ignore[arg-type]
+        intervals = [(v, v) for v in sorted(set(values))]
     elif operator == "is":
         intervals = [(number, number)]
     elif operator == "is_not":

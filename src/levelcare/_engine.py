@@ -7,7 +7,7 @@ import os
 import threading
 from collections.abc import Mapping, Sequence
 from importlib.resources.abc import Traversable
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar
 
 import attrs
 
@@ -30,7 +30,7 @@ from ._rulebase import (
 from ._vocabulary import CURRENT_LEVEL, FactValue, Vocabulary, type_name
 from .exceptions import AssessmentProblem, InvalidAssessment, RuleBaseError, RuleProblem
 
-Facts = Union[Mapping[str, Any], Assessment]
+Facts = Mapping[str, Any] | Assessment
 
 
 @attrs.frozen
@@ -176,6 +176,7 @@ class Engine:
             low = high = self._evaluate(known, current)
         span = (min(low.level, high.level), max(low.level, high.level))
         emergencies = tuple(e for e in low.emergencies if _settled(e.when, low.facts, known))
+        missing: tuple[str, ...]
         if span[0] == span[1]:
             status, level, transition, missing = COMPLETE, span[0], low.transition, ()
         else:

@@ -232,7 +232,7 @@ class _Reader:
         values = self.get(key, list)
         if not all(isinstance(v, str) for v in values):
             self.fail(key, "expected a list of strings")
-        return values
+        return [str(v) for v in values]
 
     def pair(self, key: str) -> tuple[int, int]:
         values = self.get(key, list)

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from typing import Any, Union
+from typing import Any
 
 import attrs
 
 from .exceptions import AssessmentProblem, InvalidAssessment
 
 #: A known fact value: a string (ordinal or level), a bool or an int.
-FactValue = Union[str, bool, int]
+FactValue = str | bool | int
 
 GROUPS = ("clinical", "progress", "candidacy")
 KINDS = ("ordinal", "boolean", "integer", "level")
@@ -190,7 +190,7 @@ class Vocabulary:
             if message is not None:
                 problems.append(AssessmentProblem(key, message))
                 continue
-            known[key] = value  # type: ignore[assignment]
+            known[key] = value
         if problems:
             raise InvalidAssessment(problems)
         return {f.name: known[f.name] for f in self.facts if f.name in known}
