@@ -5,9 +5,12 @@ then ask which of them hold for a set of facts (:meth:`CompiledRuleset.holding`)
 
 How durable is driven, and why:
 
-* Each condition becomes one durable rule named ``c<index>``; the facts are
-  asserted as one durable fact. Finite facts are sent as their rank in need
-  order, so ``at_least`` is a numeric comparison inside the Rete network.
+* Each distinct condition becomes one durable rule named ``c<number>``; the
+  facts are asserted as one durable fact. Finite facts are sent as their rank in
+  need order, so ``at_least`` is a numeric comparison inside the Rete network.
+  Conditions that compile to the same durable test share one rule, and
+  conditions that hold (or fail) whatever the facts are settled when compiling,
+  so each evaluation fires as few actions as the rule base allows.
 * durable's ``Host`` runs actions in Python and writes the whole session state
   back as JSON after every firing. We only need to know *which* rules fired, so
   we call durable's C functions directly: assert the fact, then walk the queued
@@ -15,17 +18,25 @@ How durable is driven, and why:
   reading the rule name off the front of each action message. No state is
   written back, no background timer threads are started, and no module-level
   durable globals are used.
-* Every evaluation runs in a fresh session id that is deleted in a ``finally``
-  block, also when something fails, so no session outlives its call.
-* durable 2.0.28 leaves a new session's action context uninitialised until an
-  action starts, and ``delete_state`` frees that context: deleting a session in
-  which no rule fired frees garbage pointers and crashes the process, depending
-  on heap layout. Every ruleset therefore ends with a sentinel rule that matches
-  every fact, so each session passes through durable's start/complete action
-  cycle, which leaves the context cleared before the session is deleted.
+* The fact is written as JSON from fragments prepared when compiling (one per
+  fact value), and only the fields some rule reads are sent.
+* Each ruleset keeps one durable session for all its evaluations: assert the
+  fact, read the firings, retract the fact. Creating a session allocates and
+  initialises about 200 KB of pools, and deleting it frees them, which costs
+  more than the evaluation itself and, depending on the heap layout, a page
+  fault per page on every call. When anything fails mid-evaluation, the session
+  is deleted (the next evaluation starts a new one), so no half-evaluated state
+  outlives its call; the session is deleted with the ruleset.
 * durable's C core has no locks. Each ruleset owns a lock held for the whole
   evaluation, which also means at most one live session per ruleset, far below
-  durable's limit of 1,024.
+  durable's limit of 1,024 live sessions per ruleset.
+* durable 2.0.28 leaves a new session's action context uninitialised and frees
+  it when the session is deleted, so deleting a session in which no rule fired
+  can free stray pointers and crash the process. durable reuses the slot of the
+  session deleted last, and a slot whose session ran an action is left with a
+  cleared context. Each ruleset therefore runs one priming session, in which a
+  rule of its own fires, before any real evaluation; with one live session at a
+  time, every later session gets that primed slot.
 """
 
 from __future__ import annotations
@@ -49,6 +60,9 @@ _NAMES = itertools.count()
 _ALWAYS = "_"
 NEVER: dict[str, Any] = {_ALWAYS: 0}
 ALWAYS: dict[str, Any] = {_ALWAYS: 1}
+# Only the priming fact carries this value, so the priming rule never fires on
+# real facts.
+_PRIMING = 2
 
 #: Context fields sent with the facts to the outcome ruleset.
 CONTEXT_FIELDS = {
@@ -71,14 +85,40 @@ class CompiledRuleset:
             if fact.finite
         }
         self._level_ranks = {v: rank for rank, v in enumerate(cond.CONTEXT_DOMAINS["level"])}
-        definition = {
-            f"c{index}": {"all": [{"m": self._compile(condition)}]} for index, condition in enumerate(conditions)
-        }
         self.size = len(conditions)
-        # The sentinel: see the module docstring.
-        definition[f"c{self.size}"] = {"all": [{"m": ALWAYS}]}
+        # Conditions settled without the facts, and one durable rule per distinct
+        # compiled test, each standing for every condition that compiled to it.
+        constant: list[int] = []
+        members: list[list[int]] = []
+        rules: dict[str, int] = {}
+        tests: list[dict[str, Any]] = []
+        for index, condition in enumerate(conditions):
+            test = self._compile(condition)
+            if test == ALWAYS:
+                constant.append(index)
+                continue
+            if test == NEVER:
+                continue
+            key = json.dumps(test, sort_keys=True)
+            number = rules.get(key)
+            if number is None:
+                number = rules[key] = len(tests)
+                tests.append(test)
+                members.append([])
+            members[number].append(index)
+        self._constant = frozenset(constant)
+        self._members = tuple(tuple(m) for m in members)
+        self._fragments = self._prepare_fragments(conditions)
+        self._context = self._prepare_context()
         self._lock = threading.Lock()
         self._sessions = itertools.count()
+        # The live session's id, in a list shared with the finalizer.
+        self._session = [str(next(self._sessions))]
+        self._handle: int | None = None
+        if not tests:
+            return
+        definition = {f"c{number}": {"all": [{"m": test}]} for number, test in enumerate(tests)}
+        definition[f"c{len(tests)}"] = {"all": [{"m": {_ALWAYS: _PRIMING}}]}
         name = f"levelcare-{label}-{next(_NAMES)}"
         try:
             # durable removes 'run' from the definition it is given; we pass a
@@ -87,7 +127,8 @@ class CompiledRuleset:
         except _engine.error as error:
             msg = f"durable-rules could not compile ruleset {label!r}: {error}"
             raise EngineError(msg) from error
-        self._finalizer = weakref.finalize(self, _engine.delete_ruleset, self._handle)
+        self._finalizer = weakref.finalize(self, _close, self._handle, self._session)
+        self._prime(self._handle, label)
 
     # --- compilation -------------------------------------------------------
 
@@ -96,11 +137,21 @@ class CompiledRuleset:
             if not condition.items:
                 return ALWAYS
             parts = [self._compile(c) for c in condition.items]
+            if NEVER in parts:
+                return NEVER
+            parts = [p for p in parts if p != ALWAYS]
+            if not parts:
+                return ALWAYS
             return parts[0] if len(parts) == 1 else {"$and": parts}
         if isinstance(condition, cond.Any_):
             if not condition.items:
                 return NEVER
             parts = [self._compile(c) for c in condition.items]
+            if ALWAYS in parts:
+                return ALWAYS
+            parts = [p for p in parts if p != NEVER]
+            if not parts:
+                return NEVER
             return parts[0] if len(parts) == 1 else {"$or": parts}
         if isinstance(condition, cond.ValueAtom):
             ranks = self._ranks[condition.fact]
@@ -121,22 +172,77 @@ class CompiledRuleset:
             return NEVER
         return options[0] if len(options) == 1 else {"$or": options}
 
-    def encode(self, facts: Mapping[str, Any], context: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """The durable fact for validated ``facts`` (and the outcome context)."""
-        payload: dict[str, Any] = {_ALWAYS: 1}
-        for name, value in facts.items():
-            ranks = self._ranks.get(name)
-            payload[name] = value if ranks is None else ranks[(type(value), value)]
+    def _prepare_fragments(self, conditions: Sequence[cond.Condition]) -> dict[str, Mapping[Any, str]]:
+        """JSON ``"name":value`` fragments for every value of every fact a rule reads.
+
+        Keyed by the validated value itself: a fact's values all have one type.
+        """
+        read = set().union(*(cond.facts_read(c) for c in conditions)) if conditions else set()
+        fragments: dict[str, Mapping[Any, str]] = {}
+        for fact in self._vocabulary.facts:
+            if fact.name not in read:
+                continue
+            key = json.dumps(fact.name)
+            ranks = self._ranks.get(fact.name)
+            if ranks is None:
+                fragments[fact.name] = _Numbers(key, fact.minimum or 0, fact.maximum or 0)
+            else:
+                fragments[fact.name] = {value: f"{key}:{rank}" for (_, value), rank in ranks.items()}
+        return fragments
+
+    def _prepare_context(self) -> dict[str, Mapping[Any, str]]:
+        """JSON fragments for every value of the outcome context."""
+        names = {key: json.dumps(field) for key, field in CONTEXT_FIELDS.items()}
+        return {
+            "level": {value: f"{names['level']}:{rank}" for value, rank in self._level_ranks.items()},
+            "transition": {
+                value: f"{names['transition']}:{json.dumps(value)}" for value in cond.CONTEXT_DOMAINS["transition"]
+            },
+            "emergency": {False: f"{names['emergency']}:0", True: f"{names['emergency']}:1"},
+            "hours_minimum": _Numbers(names["hours_minimum"], 0, 168),
+            "days_minimum": _Numbers(names["days_minimum"], 0, 7),
+        }
+
+    def encode(self, facts: Mapping[str, Any], context: Mapping[str, Any] | None = None) -> str:
+        """The durable fact for validated ``facts`` (and the outcome context) as JSON.
+
+        Only the fields some rule of this ruleset reads are written, and the
+        closing brace is left off: the session id follows.
+        """
+        fragments = self._fragments
+        parts = ['{"_":1']
+        parts += [fragments[name][value] for name, value in facts.items() if name in fragments]
         if context:
-            for key, value in context.items():
-                if value is None:
-                    continue
-                if key == "level":
-                    value = self._level_ranks[value]
-                elif key == "emergency":
-                    value = int(value)
-                payload[CONTEXT_FIELDS[key]] = value
-        return payload
+            known = self._context
+            parts += [known[key][value] for key, value in context.items() if value is not None]
+        return ",".join(parts)
+
+    def _prime(self, handle: int, label: str) -> None:
+        """Run one session in which the priming rule fires (see the module notes).
+
+        Raises:
+            EngineError: durable failed, or ran no action for the priming fact.
+        """
+        with self._lock:
+            sid = f"p{next(self._sessions)}"
+            fired = False
+            try:
+                result, offset = _engine.assert_fact(handle, json.dumps({_ALWAYS: _PRIMING, "sid": sid, "id": "facts"}))
+                step: object = _engine.start_action_for_state(handle, offset) if result == 0 else None
+                while step is not None:
+                    fired = True
+                    step = _engine.complete_and_start_action(handle, offset)
+            except (_engine.error, MemoryError) as error:
+                msg = f"durable-rules failed to start ruleset {label!r}: {error}"
+                raise EngineError(msg) from error
+            finally:
+                # A session in which nothing fired is left alone: deleting it
+                # could free stray pointers, and the ruleset is dropped anyway.
+                if fired:
+                    _delete(handle, sid)
+            if not fired:  # pragma: no cover - durable ran no action for a matching fact
+                msg = f"durable-rules ran no action when starting ruleset {label!r}"
+                raise EngineError(msg)
 
     # --- evaluation --------------------------------------------------------
 
@@ -146,35 +252,72 @@ class CompiledRuleset:
         Raises:
             EngineError: durable failed; the session is deleted first.
         """
-        payload = self.encode(facts, context)
-        fired: set[int] = set()
+        handle = self._handle
+        if handle is None:
+            return self._constant
+        text = self.encode(facts, context)
+        members = self._members
+        fired: list[int] = list(self._constant)
         with self._lock:
-            sid = str(next(self._sessions))
-            payload["sid"] = sid
-            payload["id"] = "facts"
+            sid = self._session[0]
+            key = f'{{"sid":"{sid}","id":"facts"}}'
             try:
-                result, offset = _engine.assert_fact(self._handle, json.dumps(payload))
-                if result != 0:
-                    # The sentinel matches every fact, so this means durable lost it.
-                    msg = f"durable-rules did not handle the facts (result code {result})"
+                result, offset = _engine.assert_fact(handle, f'{text},"sid":"{sid}","id":"facts"}}')
+                if result == 0:
+                    step = _engine.start_action_for_state(handle, offset)
+                    message = step[1] if step is not None else None
+                    while message is not None:
+                        # Messages look like {"c12":{"m":{...}}}: the rule name is
+                        # all we need, so the payload is never parsed.
+                        fired.extend(members[int(message[3 : message.index('"', 3)])])
+                        message = _engine.complete_and_start_action(handle, offset)
+                elif result != 1:
+                    # 1: no rule matched. Anything else means the session still
+                    # held an earlier fact.
+                    msg = f"durable-rules did not take the facts (result code {result})"
                     raise EngineError(msg)
-                step = _engine.start_action_for_state(self._handle, offset)
-                message = step[1] if step is not None else None
-                while message is not None:
-                    # Messages look like {"c12":{"m":{...}}}: the rule name is
-                    # all we need, so the payload is never parsed.
-                    fired.add(int(message[3 : message.index('"', 3)]))
-                    message = _engine.complete_and_start_action(self._handle, offset)
-            except _engine.error as error:
+                _engine.retract_fact(handle, key)
+            except (_engine.error, MemoryError) as error:
+                # durable reports running out of sessions as MemoryError.
+                self._discard(handle)
                 msg = f"durable-rules failed while evaluating the facts: {error}"
                 raise EngineError(msg) from error
-            finally:
-                try:
-                    _engine.delete_state(self._handle, sid)
-                except _engine.error:  # pragma: no cover - only if durable lost the session itself
-                    pass
-        fired.discard(self.size)
+            except BaseException:
+                self._discard(handle)
+                raise
         return frozenset(fired)
+
+    def _discard(self, handle: int) -> None:
+        """Delete the live session; the next evaluation starts a new one."""
+        _delete(handle, self._session[0])
+        self._session[0] = str(next(self._sessions))
+
+
+def _close(handle: int, session: list[str]) -> None:
+    """Delete a ruleset's live session, then the ruleset."""
+    _delete(handle, session[0])
+    _engine.delete_ruleset(handle)
+
+
+class _Numbers(dict[int, str]):
+    """``"name":n`` fragments of an integer field: prepared for ``low``..``high``, written on demand beyond."""
+
+    def __init__(self, key: str, low: int, high: int) -> None:
+        # Wide ranges are written per value rather than held in memory.
+        super().__init__((n, f"{key}:{n}") for n in range(low, min(high, low + 4096) + 1))
+        self._key = key
+
+    def __missing__(self, value: int) -> str:
+        return f"{self._key}:{value}"
+
+
+def _delete(handle: int, sid: str) -> None:
+    try:
+        _engine.delete_state(handle, sid)
+    except _engine.error:
+        # The session was never created (nothing asserted yet, or durable
+        # failed before creating it).
+        pass
 
 
 def _membership(field: str, ranks: list[int]) -> dict[str, Any]:
