@@ -14,7 +14,7 @@ import attrs
 from . import _conditions as cond
 from ._analysis import Analysis
 from ._durable import CompiledRuleset
-from ._levels import LEVELS, Level, Transition, level_at
+from ._levels import LEVELS, Level, Transition
 from ._model import COMPLETE, DATA_REQUIRED, Assessment, Decision, Program, Reason, RulebaseInfo
 from ._rulebase import (
     Bridge,
@@ -49,6 +49,71 @@ class _Outcome:
     emergencies: tuple[Emergency, ...]
 
 
+@attrs.frozen
+class _HigherLevel:
+    """What ``ruled_out`` says about a level above the decided one; fixed per rule base."""
+
+    rule_id: str
+    complete: str
+    open: str
+    facts: tuple[str, ...]
+    sources: tuple[str, ...]
+
+
+class _Tables:
+    """Everything the transition mechanism and the reasons read that depends only on the rule base.
+
+    Built once per engine, so a decision never rescans the rule base. Items of the
+    rule base are keyed by ``id()``: hashing a frozen attrs object hashes its
+    whole condition tree, and the rule base keeps every item alive.
+    """
+
+    def __init__(self, rulebase: RuleBase, stage_one: Sequence[tuple[str, Any]]) -> None:
+        vocabulary = rulebase.vocabulary
+        self.order = {fact.name: index for index, fact in enumerate(vocabulary.facts)}
+        self.fallback = rulebase.fallback
+        self.rule_ranks = tuple(item.level.rank if kind == "rule" else -1 for kind, item in stage_one)
+        self.unmet_ranks = tuple(
+            frozenset(level.rank for level in item[0].applies_to) if kind == "unmet" else frozenset()
+            for kind, item in stage_one
+        )
+        self.applying = tuple(tuple(r for r in rulebase.readiness if level in r.applies_to) for level in LEVELS)
+        self.bridges = tuple(next((b for b in rulebase.bridges if level in b.applies_to), None) for level in LEVELS)
+        self.notes = {
+            kind: note
+            for kind in (Transition.STEP_UP, Transition.CONTINUE)
+            if (note := rulebase.transition_note(kind)) is not None
+        }
+        self.sign_facts = {
+            id(sign): self.ordered(cond.facts_read(sign.when)) for r in rulebase.readiness for sign in r.signs
+        }
+        self.readiness_facts = {
+            id(r): self.ordered(frozenset().union(*(cond.facts_read(s.when) for s in r.signs)))
+            for r in rulebase.readiness
+        }
+        criteria = rulebase.criteria
+        self.higher = tuple(self._higher(level, [r for r in criteria if r.level is level]) for level in LEVELS)
+
+    def ordered(self, names: frozenset[str]) -> tuple[str, ...]:
+        """The vocabulary facts in ``names``, in vocabulary order."""
+        return tuple(sorted((n for n in names if n in self.order), key=self.order.__getitem__))
+
+    def _higher(self, other: Level, criteria: list[Rule]) -> _HigherLevel:
+        ids = ", ".join(r.id for r in criteria)
+        if not criteria:
+            complete = incomplete = f"No criterion in this rule base requires {other.label}."
+        else:
+            complete = f"None of the criteria for {other.label} holds ({ids})."
+            incomplete = (
+                f"None of the criteria for {other.label} ({ids}) can hold, whatever the unknown facts turn out to be."
+            )
+        sources: list[str] = []
+        for rule in criteria:
+            sources.extend(s for s in rule.sources if s not in sources)
+        read = frozenset().union(*(cond.facts_read(r.when) for r in criteria))
+        return _HigherLevel(ids or "none", complete, incomplete, self.ordered(read), tuple(sources))
+
+
 class Engine:
     """A rule base compiled for durable-rules, ready to decide.
 
@@ -80,6 +145,7 @@ class Engine:
         self._stage_two: list[tuple[str, Any]] = [("service", s) for s in rulebase.services]
         self._stage_two += [("consideration", c) for c in rulebase.considerations]
         self._outcome = CompiledRuleset("outcome", [o.when for _, o in self._stage_two], rulebase.vocabulary)
+        self._tables = _Tables(rulebase, self._stage_one)
 
     # --- construction ------------------------------------------------------
 
@@ -174,7 +240,7 @@ class Engine:
             high = self._evaluate({**known, **high_fill}, current)
         else:
             low = high = self._evaluate(known, current)
-        span = (min(low.level, high.level), max(low.level, high.level))
+        span = (low.level, high.level) if low.level.rank <= high.level.rank else (high.level, low.level)
         emergencies = tuple(e for e in low.emergencies if _settled(e.when, low.facts, known))
         missing: tuple[str, ...]
         if span[0] == span[1]:
@@ -204,45 +270,68 @@ class Engine:
 
     def _evaluate(self, facts: Mapping[str, Any], current: Level | None) -> _Outcome:
         """Run stage one on durable and apply the transition mechanism."""
-        holding = self._levels.holding(facts)
-        fired = [self._stage_one[i] for i in sorted(holding)]
-        rules = [o for k, o in fired if k == "rule"]
-        emergencies = tuple(o for k, o in fired if k == "emergency")
-        fallback = self._rb.fallback
-        indicated = max((r.level for r in rules), default=fallback.level)
-        indicated_rules = tuple(r for r in rules if r.level is indicated) or (fallback,)
+        tables = self._tables
+        stage_one = self._stage_one
+        rule_ranks = tables.rule_ranks
+        current_rank = -1 if current is None else current.rank
+        rules: list[Rule] = []
+        ranks: list[int] = []
+        emergency_list: list[Emergency] = []
+        escalating: list[Escalation] = []
+        unmet_list: list[tuple[Readiness, Sign]] = []
+        for index in sorted(self._levels.holding(facts)):
+            kind, item = stage_one[index]
+            if kind == "rule":
+                rules.append(item)
+                ranks.append(rule_ranks[index])
+            elif kind == "emergency":
+                emergency_list.append(item)
+            elif current is not None:
+                if kind == "escalation":
+                    escalating.append(item)
+                elif current_rank in tables.unmet_ranks[index]:
+                    unmet_list.append(item)
+        emergencies = tuple(emergency_list)
+        fallback = tables.fallback
+        top = max(ranks, default=fallback.level.rank)
+        indicated = LEVELS[top]
+        indicated_rules = tuple(r for r, rank in zip(rules, ranks, strict=True) if rank == top) or (fallback,)
         if current is None:
-            return _Outcome(facts, indicated, Transition.ADMIT, indicated, indicated_rules, (), (), (), None, emergencies)
-        top = len(LEVELS) - 1
-        raised, escalations = indicated, []
-        for kind, escalation in fired:
-            if kind == "escalation":
-                target = level_at(min(current.rank + escalation.levels_above_current, top))
-                if target > indicated:
-                    escalations.append(escalation)
-                raised = max(raised, target)
+            return _Outcome(
+                facts, indicated, Transition.ADMIT, indicated, indicated_rules, (), (), (), None, emergencies
+            )
+        highest = len(LEVELS) - 1
+        raised, escalations = top, []
+        for escalation in escalating:
+            # As level_at: clamped to the range of levels.
+            target = max(0, min(current_rank + escalation.levels_above_current, highest))
+            if target > top:
+                escalations.append(escalation)
+            raised = max(raised, target)
         common = (indicated, indicated_rules, tuple(escalations))
-        if raised > current:
-            return _Outcome(facts, raised, Transition.STEP_UP, *common, (), (), None, emergencies)
-        if raised == current:
-            return _Outcome(facts, raised, Transition.CONTINUE, *common, (), (), None, emergencies)
-        applying = tuple(r for r in self._rb.readiness if current in r.applies_to)
-        unmet = tuple(o for k, o in fired if k == "unmet" and current in o[0].applies_to)
-        if unmet:
+        if raised > current_rank:
+            return _Outcome(facts, LEVELS[raised], Transition.STEP_UP, *common, (), (), None, emergencies)
+        if raised == current_rank:
+            return _Outcome(facts, current, Transition.CONTINUE, *common, (), (), None, emergencies)
+        applying = tables.applying[current_rank]
+        if unmet_list:
+            unmet = tuple(unmet_list)
             return _Outcome(facts, current, Transition.CONTINUE, *common, unmet, applying, None, emergencies)
-        bridge = next((b for b in self._rb.bridges if current in b.applies_to), None)
+        bridge = tables.bridges[current_rank]
         target = raised
-        if bridge is not None and bridge.floor > target:
-            target = bridge.floor
+        if bridge is not None and bridge.floor.rank > target:
+            target = bridge.floor.rank
         else:
             bridge = None
-        if target >= current:
+        if target >= current_rank:
             return _Outcome(facts, current, Transition.CONTINUE, *common, (), applying, None, emergencies)
-        return _Outcome(facts, target, Transition.STEP_DOWN, *common, (), applying, bridge, emergencies)
+        return _Outcome(facts, LEVELS[target], Transition.STEP_DOWN, *common, (), applying, bridge, emergencies)
 
     # --- explaining --------------------------------------------------------
 
-    def _rule_reason(self, rule: Rule | Escalation, level: Level, facts: Mapping[str, Any], known: Mapping[str, Any]) -> Reason:
+    def _rule_reason(
+        self, rule: Rule | Escalation, level: Level, facts: Mapping[str, Any], known: Mapping[str, Any]
+    ) -> Reason:
         relied = cond.relied_on(rule.when, facts)
         return Reason(
             rule_id=rule.id,
@@ -253,7 +342,9 @@ class Engine:
         )
 
     def _values(self, names: set[str] | frozenset[str], known: Mapping[str, Any]) -> dict[str, Any]:
-        return {f.name: known.get(f.name) for f in self._rb.vocabulary.facts if f.name in names}
+        """The values of the vocabulary facts in ``names``, in vocabulary order."""
+        order = self._tables.order
+        return {name: known.get(name) for name in sorted((n for n in names if n in order), key=order.__getitem__)}
 
     def _reasons(
         self, outcome: _Outcome, known: Mapping[str, Any], emergencies: tuple[Emergency, ...], *, complete: bool
@@ -272,9 +363,7 @@ class Engine:
             for e in emergencies
         ]
         indicated = [
-            self._rule_reason(r, r.level, facts, known)
-            for r in outcome.indicated_rules
-            if not r.otherwise or complete
+            self._rule_reason(r, r.level, facts, known) for r in outcome.indicated_rules if not r.otherwise or complete
         ]
         escalated = [self._rule_reason(e, level, facts, known) for e in outcome.escalations]
         unmet = [
@@ -282,7 +371,7 @@ class Engine:
                 rule_id=readiness.id,
                 level=level,
                 statement=f"Step-down held back; not yet met: {sign.statement}",
-                facts=self._values(cond.facts_read(sign.when), known),
+                facts={name: known.get(name) for name in self._tables.sign_facts[id(sign)]},
                 sources=readiness.sources,
             )
             for readiness, sign in outcome.unmet
@@ -292,7 +381,7 @@ class Engine:
                 rule_id=r.id,
                 level=level,
                 statement=r.statement,
-                facts=self._values(frozenset().union(*(cond.facts_read(s.when) for s in r.signs)), known),
+                facts={name: known.get(name) for name in self._tables.readiness_facts[id(r)]},
                 sources=r.sources,
             )
             for r in outcome.readiness
@@ -305,7 +394,7 @@ class Engine:
         )
         note = None
         if outcome.transition in (Transition.STEP_UP, Transition.CONTINUE) and not outcome.unmet:
-            transition_note = self._rb.transition_note(outcome.transition)
+            transition_note = self._tables.notes.get(outcome.transition)
             if transition_note is not None:
                 facts_note = {CURRENT_LEVEL: known.get(CURRENT_LEVEL)}
                 note = Reason(
@@ -342,11 +431,12 @@ class Engine:
         outcome: _Outcome,
     ) -> tuple[Reason, ...]:
         ruled_out: list[Reason] = []
-        low, high = (level, level) if level is not None else span
+        low, high = (level.rank, level.rank) if level is not None else (span[0].rank, span[1].rank)
         for other in LEVELS:
-            if low <= other <= high:
+            rank = other.rank
+            if low <= rank <= high:
                 continue
-            if other < low:
+            if rank < low:
                 if decisive:
                     d = decisive[0]
                     ruled_out.append(
@@ -359,25 +449,14 @@ class Engine:
                         )
                     )
                 continue
-            criteria = [r for r in self._rb.criteria if r.level is other]
-            ids = ", ".join(r.id for r in criteria)
-            if not criteria:
-                statement = f"No criterion in this rule base requires {other.label}."
-            elif level is None:
-                statement = f"None of the criteria for {other.label} ({ids}) can hold, whatever the unknown facts turn out to be."
-            else:
-                statement = f"None of the criteria for {other.label} holds ({ids})."
-            read = frozenset().union(*(cond.facts_read(r.when) for r in criteria))
-            sources: list[str] = []
-            for rule in criteria:
-                sources.extend(s for s in rule.sources if s not in sources)
+            higher = self._tables.higher[rank]
             ruled_out.append(
                 Reason(
-                    rule_id=ids or "none",
+                    rule_id=higher.rule_id,
                     level=other,
-                    statement=statement,
-                    facts=self._values(read, known),
-                    sources=tuple(sources),
+                    statement=higher.complete if level is not None else higher.open,
+                    facts={name: known.get(name) for name in higher.facts},
+                    sources=higher.sources,
                 )
             )
         return tuple(ruled_out)
