@@ -99,7 +99,14 @@ class _Progress:
             tqdm = importlib.import_module("tqdm")
         except ImportError:
             return  # the bar is optional: pip install "levelcare[cli]"
-        self._bar = tqdm.tqdm(total=total, unit="line", unit_scale=True, file=sys.stderr, dynamic_ncols=True)
+        try:
+            columns = os.get_terminal_size(sys.stderr.fileno()).columns
+        except OSError:
+            columns = 0
+        # A terminal that reports no size (a bare pseudo-terminal) would get no bar
+        # at all; give it the customary 80 x 24 instead.
+        sizing: dict[str, Any] = {"dynamic_ncols": True} if columns else {"ncols": 80, "nrows": 24}
+        self._bar = tqdm.tqdm(total=total, unit="line", unit_scale=True, file=sys.stderr, **sizing)
 
     def update(self, count: int) -> None:
         if self._bar is not None:
