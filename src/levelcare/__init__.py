@@ -6,6 +6,7 @@
 from ._engine import Engine, decide
 from ._levels import Level, Transition
 from ._model import Assessment, Decision, Program, Reason, RulebaseInfo
+from ._verify import Finding, Severity, VerificationReport, verify
 from .exceptions import (
     AssessmentProblem,
     EngineError,
@@ -22,6 +23,7 @@ __all__ = [
     "Decision",
     "Engine",
     "EngineError",
+    "Finding",
     "InvalidAssessment",
     "InvalidDecisionData",
     "Level",
@@ -31,6 +33,9 @@ __all__ = [
     "RuleBaseError",
     "RuleProblem",
     "RulebaseInfo",
+    "Severity",
     "Transition",
+    "VerificationReport",
     "decide",
+    "verify",
 ]
