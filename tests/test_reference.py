@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import doctest
 import itertools
 import re
+import shlex
 import shutil
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -276,3 +280,43 @@ def test_diagram_is_svg_with_a_box_per_level_and_an_arc_per_move(tmp_path: Path)
             assert f"step-down from {current.value} to {target.value}" in desc.text
         for bridge in rulebase.bridges:
             assert any(bridge.id in (t or "") for t in texts)
+
+
+# --- the documentation shows real output -----------------------------------------------------
+
+DOCS = RULES_DIR.parent / "docs"
+# Pages whose console examples are pasted output of the levelcare command.
+CONSOLE_PAGES = ["quickstart.md", "concepts.md", "cli.md"]
+_CONSOLE = re.compile(r"```console\n\$ (?P<command>[^\n]*)\n(?P<output>.*?)```", re.DOTALL)
+_HASH = re.compile(r"\b[0-9a-f]{64}\b")
+
+
+def _console_examples() -> list[tuple[str, str, str]]:
+    found = []
+    for page in CONSOLE_PAGES:
+        for match in _CONSOLE.finditer((DOCS / page).read_text(encoding="utf-8")):
+            found.append((page, match["command"], match["output"]))
+    return found
+
+
+@pytest.mark.parametrize(("page", "command", "output"), _console_examples(), ids=lambda v: str(v)[:48])
+def test_console_examples_in_the_docs_are_real_output(page: str, command: str, output: str) -> None:
+    """Each pasted example still prints exactly that; the rule base's hash may differ as rules change."""
+    python = shlex.quote(sys.executable)
+    shell = re.sub(r"(^|\| )levelcare ", lambda m: f"{m[1]}{python} -m levelcare ", command)
+    result = subprocess.run(
+        ["bash", "-c", shell], cwd=DOCS.parent, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert _HASH.sub("<sha256>", result.stdout) == _HASH.sub("<sha256>", output), f"{page}: $ {command}"
+
+
+def test_the_docs_have_console_examples() -> None:
+    assert len(_console_examples()) >= 7
+
+
+def test_python_examples_in_the_quick_start_run() -> None:
+    failures, attempted = doctest.testfile(
+        str(DOCS / "quickstart.md"), module_relative=False, optionflags=doctest.ELLIPSIS, verbose=False
+    )
+    assert attempted >= 5
+    assert failures == 0
