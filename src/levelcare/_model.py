@@ -32,6 +32,11 @@ class RulebaseInfo:
     The hash covers the canonical content of every rule file, so two rule bases
     with the same hash give the same decisions.
 
+    Attributes:
+        name: The rule base's name, from its ``[rulebase]`` table.
+        version: Its version, from the same table.
+        sha256: The hash of its content, as 64 hexadecimal digits.
+
     .. versionadded:: 1.0
     """
 
@@ -114,6 +119,23 @@ class Decision:
 
     ``level`` is ``None`` exactly when ``status`` is ``"data-required"``: the
     unknown facts in ``missing`` could move the level anywhere in ``level_range``.
+
+    Attributes:
+        level: The recommended level now; ``None`` when more facts are needed.
+        transition: How ``level`` relates to the current level (``ADMIT`` when
+            the person is not in treatment); ``None`` when ``level`` is.
+        status: ``"complete"`` or ``"data-required"``.
+        emergency: Whether an immediate crisis response is needed.
+        level_range: The lowest and highest level the unknown facts allow.
+        missing: The unknown facts that can change the level, in vocabulary order.
+        reasons: The rules that decided the level and the transition, most
+            decisive first.
+        ruled_out: For every other level, the reason it was excluded.
+        considerations: Candidacy factors and barriers; they never change the level.
+        services: Recommended service components.
+        program: What care at ``level`` (or at the top of ``level_range``) involves.
+        rulebase: Name, version and sha256 of the rule base that decided.
+        as_of: When the assessment applies, if the caller said.
 
     .. versionadded:: 1.0
     """
