@@ -525,12 +525,3 @@ def test_check_fails_on_a_rule_base_with_problems(tmp_path: Path) -> None:
     result = run("check", str(folder))
     assert result.returncode != 0
     assert "XX-1" in result.stdout + result.stderr
-
-
-def test_check_says_so_when_the_checker_is_not_installed() -> None:
-    script = "import sys; sys.modules['levelcare._verify'] = None; from levelcare._cli import main; sys.exit(main(['check']))"
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=TIMEOUT, check=False
-    )
-    assert result.returncode == 1
-    assert result.stderr == "levelcare: check is not available in this installation of levelcare\n"

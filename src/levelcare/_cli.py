@@ -223,17 +223,10 @@ def _cmd_rules(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    # Imported when used: the checker is heavier than every other command needs.
-    name = f"{__package__}._verify"
-    try:
-        module = importlib.import_module(name)
-    except ModuleNotFoundError as error:
-        if error.name != name:
-            raise
-        _stderr("check is not available in this installation of levelcare")
-        return EXIT_ERROR
-    check_command: Callable[[str | None, bool], int] = module.check_command
-    return int(check_command(args.rules_dir if args.rules_dir is not None else args.rules, args.json))
+    # Imported when used: no other command needs the verifier.
+    from ._verify import check_command
+
+    return check_command(args.rules_dir if args.rules_dir is not None else args.rules, args.json)
 
 
 # --- the parser -------------------------------------------------------------------------
