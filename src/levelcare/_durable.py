@@ -37,12 +37,17 @@ How durable is driven, and why:
   cleared context. Each ruleset therefore runs one priming session, in which a
   rule of its own fires, before any real evaluation; with one live session at a
   time, every later session gets that primed slot.
+* A forked child process gets a copy of every ruleset, its session and its lock.
+  If another thread was evaluating when the process forked, that copy is locked
+  for good and holds a half-evaluated fact, so the child replaces the lock and
+  deletes such a session before it runs anything.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import os
 import threading
 import weakref
 from collections.abc import Mapping, Sequence
@@ -55,6 +60,8 @@ from ._vocabulary import Vocabulary
 from .exceptions import EngineError
 
 _NAMES = itertools.count()
+# Every ruleset alive in this process, for the fork handler at the end.
+_LIVE: weakref.WeakSet[CompiledRuleset] = weakref.WeakSet()
 # A field present in every asserted fact, so that constant conditions have
 # something to match.
 _ALWAYS = "_"
@@ -129,6 +136,7 @@ class CompiledRuleset:
             raise EngineError(msg) from error
         self._finalizer = weakref.finalize(self, _close, self._handle, self._session)
         self._prime(self._handle, label)
+        _LIVE.add(self)
 
     # --- compilation -------------------------------------------------------
 
@@ -291,6 +299,22 @@ class CompiledRuleset:
         """Delete the live session; the next evaluation starts a new one."""
         _delete(handle, self._session[0])
         self._session[0] = str(next(self._sessions))
+
+    def _after_fork(self) -> None:
+        """In a forked child: drop an evaluation that another thread left half done."""
+        if self._lock.locked():
+            self._lock = threading.Lock()
+            if self._handle is not None:
+                self._discard(self._handle)
+
+
+def _after_fork_in_child() -> None:
+    for ruleset in list(_LIVE):
+        ruleset._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _close(handle: int, session: list[str]) -> None:
