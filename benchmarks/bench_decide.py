@@ -2,8 +2,8 @@
 
 Run from the repository root, in an environment with levelcare installed::
 
-    python benchmarks/bench_decide.py            # about a minute on 2 cores
-    python benchmarks/bench_decide.py --quick    # a smoke run
+    python benchmarks/bench_decide.py            # about 20 s on 2 cores
+    python benchmarks/bench_decide.py --quick    # a smoke run, targets not judged
 
 It prints, for the same complete assessments (half admissions, half people in
 treatment):
@@ -18,8 +18,8 @@ treatment):
   next to a control (a plain-Python loop in the same workers) that shows how
   well the machine itself runs two processes at once;
 
-then PASS or FAIL for each target. Timings are interleaved in rounds, so a
-change in machine load hits every contender alike.
+then PASS or FAIL for each target (exit status 1 on any FAIL). Timings are
+interleaved in rounds, so a change in machine load hits every contender alike.
 """
 
 from __future__ import annotations
@@ -368,6 +368,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{scaling:.2f}x (the control loop: {control_two / control_one:.2f}x)",
         ),
     ]
+    if args.quick:
+        # Counts this small say whether everything runs, not how fast it is.
+        for label, _, measured in targets:
+            print(f"SKIP  {label}: {measured} (a smoke run is not judged)")
+        return 0
     for label, ok, measured in targets:
         print(f"{verdict(ok)}  {label}: {measured}")
     return 0 if all(ok for _, ok, _ in targets) else 1
