@@ -1,0 +1,315 @@
+"""levelcare.verify and `levelcare check`: the shipped rule base is sound, and every kind of mistake is found precisely."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import given
+
+import levelcare
+from conftest import RULES_DIR
+from levelcare import Engine, Finding, Level, Severity, VerificationReport
+from levelcare import _conditions as cond
+from levelcare._rulebase import Rule
+from levelcare._verify import _Verifier, check_command
+from levelcare._vocabulary import Fact, Vocabulary
+from levelcare.testing import assessments
+
+CASES_DIR = Path(__file__).resolve().parent / "rulebases"
+CASES = sorted(CASES_DIR.glob("*.toml"))
+
+
+def build(case_file: Path, folder: Path) -> Path:
+    """A copy of the shipped rules with the case's patches applied."""
+    case = tomllib.loads(case_file.read_text(encoding="utf-8"))
+    target = folder / case_file.stem
+    shutil.copytree(RULES_DIR, target)
+    for patch in case["patch"]:
+        path = target / patch["file"]
+        text = path.read_text(encoding="utf-8")
+        assert text.count(patch["old"]) == 1, f"{case_file.name}: the patch's old text must occur once in {patch['file']}"
+        path.write_text(text.replace(patch["old"], patch["new"]), encoding="utf-8")
+    return target
+
+
+@pytest.fixture(scope="module")
+def broken(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every broken rule base of tests/rulebases, built once for the module."""
+    folder = tmp_path_factory.mktemp("rulebases")
+    return {case.stem: build(case, folder) for case in CASES}
+
+
+def key(finding: Finding) -> tuple[str, str, str, str]:
+    return (finding.severity.value, finding.check, finding.rule_id, finding.file)
+
+
+def lowest_need(engine: Engine) -> dict[str, Any]:
+    """Every clinical fact at its lowest need: no criterion of the shipped rules holds."""
+    return {f.name: f.values[0] for f in engine.vocabulary.facts if f.group == "clinical"}
+
+
+# --- the shipped rule base ----------------------------------------------------------
+
+
+def test_shipped_rule_base_has_zero_findings() -> None:
+    """The shipped rules pass every check, and the clinical pass covers the whole product."""
+    report = levelcare.verify(RULES_DIR)
+    assert report.findings == ()
+    assert report.ok
+    clinical = [f for f in Engine.default().vocabulary.facts if f.group == "clinical"]
+    assert all(f.kind != "integer" for f in clinical)
+    assert report.checked["clinical"] == math.prod(len(f.values) for f in clinical)
+    assert report.checked["transitions"] > 0
+    assert report.rulebase == Engine.default().rulebase
+
+
+def test_verifying_an_engine_or_its_folder_gives_the_same_report() -> None:
+    """An engine is verified from the rule base it was built on."""
+    by_path = levelcare.verify(RULES_DIR).to_dict()
+    by_engine = levelcare.verify(Engine.from_path(RULES_DIR)).to_dict()
+    assert by_path == by_engine
+
+
+# --- the broken rule bases --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case_file", CASES, ids=lambda p: p.stem)
+def test_each_broken_rule_base_is_caught_precisely(case_file: Path, broken: dict[str, Path]) -> None:
+    """Each mistake gives a finding with its severity, check, rule id, file and message."""
+    case = tomllib.loads(case_file.read_text(encoding="utf-8"))
+    report = levelcare.verify(broken[case_file.stem])
+    for expected in case["expect"]:
+        wanted = (expected["severity"], expected["check"], expected["rule_id"], expected["file"])
+        matching = [f for f in report.findings if key(f) == wanted]
+        assert matching, f"no finding {wanted} in:\n{report.render()}"
+        assert any(all(part in f.message for part in expected["message"]) for f in matching), report.render()
+    if case["exact"]:
+        expected_keys = sorted((e["severity"], e["check"], e["rule_id"], e["file"]) for e in case["expect"])
+        assert sorted(key(f) for f in report.findings) == expected_keys, report.render()
+    assert report.ok == all(e["severity"] != "error" for e in case["expect"])
+
+
+@pytest.mark.parametrize("case_file", CASES, ids=lambda p: p.stem)
+def test_counterexamples_are_real_assessments_the_engine_agrees_with(case_file: Path, broken: dict[str, Path]) -> None:
+    """Every counterexample, decided by the engine, shows what the finding says."""
+    report = levelcare.verify(broken[case_file.stem])
+    if report.rulebase is None:
+        assert all(f.counterexample is None for f in report.findings)
+        return
+    engine = Engine.from_path(broken[case_file.stem])
+    for finding in report.findings:
+        check_counterexample(engine, finding)
+
+
+def check_counterexample(engine: Engine, finding: Finding) -> None:
+    if finding.check == "not-monotone":
+        assert finding.counterexample is not None and finding.contrast is not None
+        changed = [n for n in finding.counterexample if finding.counterexample[n] != finding.contrast[n]]
+        assert len(changed) == 1
+        before, after = engine.decide(finding.counterexample), engine.decide(finding.contrast)
+        assert before.complete and after.complete
+        assert before.level is not None and after.level is not None
+        assert after.level < before.level
+        assert f"from {before.level.value} to {after.level.value}" in finding.message
+    elif finding.check == "emergency-level":
+        assert finding.counterexample is not None
+        decision = engine.decide(finding.counterexample)
+        assert decision.emergency
+        assert decision.level is not None and decision.level is not Level.INPATIENT
+        assert f"the level is {decision.level.value} instead of inpatient" in finding.message
+    elif finding.check == "never-decides":
+        assert finding.counterexample is not None
+        rule = next(r for r in engine._rb.criteria if r.id == finding.rule_id)
+        decision = engine.decide(finding.counterexample)
+        assert cond.holds(rule.when, finding.counterexample)
+        assert decision.level is not None and decision.level > rule.level
+    else:
+        assert finding.counterexample is None, finding
+
+
+def test_a_readiness_sign_that_can_never_be_met_is_named_with_its_number(tmp_path: Path) -> None:
+    """A contradictory sign means no one ever steps down; the message says which sign and why."""
+    target = tmp_path / "rules"
+    shutil.copytree(RULES_DIR, target)
+    path = target / "transitions.toml"
+    old = '{ fact = "harm_risk", at_most = "low" }'
+    new = '{ all = [{ fact = "harm_risk", at_most = "low" }, { fact = "harm_risk", is = "high" }] }'
+    path.write_text(path.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
+    report = levelcare.verify(target)
+    [finding] = [f for f in report.findings if f.check == "never-fires"]
+    assert key(finding) == ("error", "never-fires", "TR-4", "transitions.toml")
+    assert "sign 1 of TR-4 can never be met" in finding.message
+    assert 'it asks that harm_risk is one of ["none", "low"] and that harm_risk is "high"' in finding.message
+
+
+# --- rule bases built without the loader ----------------------------------------------
+
+
+def test_no_fallback_rule_leaves_a_gap_with_a_counterexample() -> None:
+    """Without an otherwise rule, assessments that meet no criterion get no level.
+
+    The loader and the engine both refuse such a rule base, so the verifier is
+    driven directly.
+    """
+    rulebase = Engine.default()._rb
+    report = _Verifier(attrs.evolve(rulebase, rules=rulebase.criteria)).report("built in code", [])
+    [gap] = [f for f in report.findings if f.check == "gap"]
+    assert gap.severity is Severity.ERROR
+    assert "no criterion holds" in gap.message
+    assert gap.counterexample == lowest_need(Engine.default())
+    assert not any(cond.holds(r.when, gap.counterexample) for r in rulebase.criteria)
+    assert gap.count > 1
+
+
+def test_a_reachable_level_without_a_programme_is_a_gap() -> None:
+    """A level assessments reach but with no [[program]] cannot be decided."""
+    rulebase = Engine.default()._rb
+    programs = {level: p for level, p in rulebase.programs.items() if level is not Level.PHP}
+    report = levelcare.verify(Engine(attrs.evolve(rulebase, programs=programs)))
+    [gap] = [f for f in report.findings if f.check == "gap"]
+    assert (gap.rule_id, gap.severity) == ("php", Severity.ERROR)
+    assert "no [[program]] for it" in gap.message
+    assert gap.counterexample is not None
+    verifier = _Verifier(rulebase)
+    verifier.report("", [])
+    assert verifier.level_of(gap.counterexample) is Level.PHP
+
+
+def test_an_engine_with_a_session_field_as_fact_is_reported() -> None:
+    """A rule base built in code, past the loader, is still checked for reserved names."""
+    rulebase = Engine.default()._rb
+    sid = Fact(name="sid", group="clinical", kind="boolean", meaning="m", sources=("jc-iop",), values=(False, True))
+    rule = Rule("XX-1", Level.PHP, "s", ("jc-iop",), cond.ValueAtom("sid", frozenset({True})), "extra.toml")
+    built = attrs.evolve(rulebase, vocabulary=Vocabulary((*rulebase.vocabulary.facts, sid)), rules=(*rulebase.rules, rule))
+    report = levelcare.verify(Engine(built))
+    reserved = [key(f) for f in report.findings if f.check == "reserved-name"]
+    assert sorted(reserved) == [("error", "reserved-name", "XX-1", "extra.toml"), ("error", "reserved-name", "sid", "")]
+
+
+def test_too_many_combinations_skip_the_exhaustive_checks_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch, broken: dict[str, Path]
+) -> None:
+    """Past the limit the exhaustive passes are skipped and say so; static checks still run."""
+    monkeypatch.setattr("levelcare._verify.MAX_COMBINATIONS", 1000)
+    report = levelcare.verify(broken["contradictory-condition"])
+    assert sorted(key(f) for f in report.findings) == [
+        ("error", "never-fires", "IN-6", "inpatient.toml"),
+        ("warning", "too-large", "", ""),
+    ]
+    assert "69,120 combinations are more than the 1,000" in report.warnings[0].message
+    assert report.checked == {}
+
+
+# --- the verifier's level function against the engine ----------------------------------
+
+SPOT_CHECKED = ["shipped", "lowers-level-when-risk-rises", "transition-lowers-level", "current-level-lowers-level"]
+
+
+@pytest.fixture(scope="module")
+def level_functions(broken: dict[str, Path]) -> dict[str, tuple[_Verifier, Engine]]:
+    found = {}
+    for name in SPOT_CHECKED:
+        folder = RULES_DIR if name == "shipped" else broken[name]
+        engine = Engine.from_path(folder)
+        verifier = _Verifier(engine._rb)
+        verifier.report(str(folder), [])
+        found[name] = (verifier, engine)
+    return found
+
+
+@pytest.mark.parametrize("name", SPOT_CHECKED)
+@given(facts=assessments(complete=True))
+def test_the_static_level_function_matches_engine_decide(
+    name: str, level_functions: dict[str, tuple[_Verifier, Engine]], facts: dict[str, Any]
+) -> None:
+    """The verifier evaluates conditions in Python; on complete assessments it agrees with durable."""
+    verifier, engine = level_functions[name]
+    assert verifier.level_of(facts) is engine.decide(facts).level
+
+
+# --- report and command ------------------------------------------------------------------
+
+
+def test_report_is_json_ready_deterministic_and_readable(broken: dict[str, Path]) -> None:
+    """to_dict survives JSON unchanged and twice gives the same bytes; render shows each finding."""
+    folder = broken["lowers-level-when-risk-rises"]
+    report = levelcare.verify(folder)
+    text = json.dumps(report.to_dict(), sort_keys=True)
+    assert text == json.dumps(levelcare.verify(folder).to_dict(), sort_keys=True)
+    data = json.loads(text)
+    assert (data["ok"], data["errors"], data["warnings"]) == (False, 1, 0)
+    [finding] = report.findings
+    assert data["findings"] == [finding.to_dict()]
+    rendered = report.render()
+    assert "error [not-monotone] IO-3 (iop.toml)" in rendered
+    assert "counterexample: " + json.dumps(dict(finding.counterexample or {})) in rendered
+    assert "compared with:  " + json.dumps(dict(finding.contrast or {})) in rendered
+    assert rendered.endswith("1 error, 0 warnings.")
+    assert isinstance(report, VerificationReport)
+
+
+def test_report_objects_are_frozen() -> None:
+    """Reports and findings cannot be changed after the fact."""
+    report = levelcare.verify(42)  # type: ignore[arg-type]
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        report.findings = ()  # type: ignore[misc]
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        report.findings[0].message = ""  # type: ignore[misc]
+
+
+def test_something_that_is_not_a_rule_base_gives_a_finding_not_an_exception() -> None:
+    """A value that is neither an engine nor a path is reported, naming its type."""
+    report = levelcare.verify(42)  # type: ignore[arg-type]
+    assert [key(f) for f in report.findings] == [("error", "load", "", "")]
+    assert report.findings[0].message == "expected an Engine or a rule base folder, got integer 42"
+    assert report.rulebase is None and not report.ok
+
+
+def test_check_command_on_the_shipped_rules(capsys: pytest.CaptureFixture[str]) -> None:
+    """`levelcare check` exits 0 for the shipped rules, as text and as JSON."""
+    assert check_command(None, False) == 0
+    out = capsys.readouterr().out
+    assert "Rule base levelcare-core" in out
+    assert out.rstrip().endswith("0 errors, 0 warnings.")
+    assert check_command(str(RULES_DIR), True) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert (data["ok"], data["findings"]) == (True, [])
+
+
+def test_check_command_fails_on_errors_and_passes_on_warnings(
+    capsys: pytest.CaptureFixture[str], broken: dict[str, Path], tmp_path: Path
+) -> None:
+    """Errors give exit status 1; a rule base with only warnings passes."""
+    assert check_command(str(broken["emergency-without-inpatient"]), False) == 1
+    assert "error [emergency-level] EM-1 (emergency.toml)" in capsys.readouterr().out
+    assert check_command(str(broken["shadowed-rule"]), False) == 0
+    assert "warning [never-decides] IO-1 (iop.toml)" in capsys.readouterr().out
+    assert check_command(str(tmp_path / "nowhere"), True) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert [(f["check"], f["message"]) for f in data["findings"]] == [("load", "no such rule base folder")]
+
+
+def test_load_findings_keep_every_loader_problem(broken: dict[str, Path]) -> None:
+    """A rule base that fails to load reports each of the loader's problems, none lost."""
+    with pytest.raises(levelcare.RuleBaseError) as caught:
+        Engine.from_path(broken["missing-source"])
+    report = levelcare.verify(broken["missing-source"])
+    expected = [(p.file, p.rule_id, p.message) for p in caught.value.problems]
+    assert sorted((f.file, f.rule_id, f.message) for f in report.findings) == sorted(expected)
+    assert all(f.counterexample is None for f in report.findings)
+
+
+def test_findings_hold_read_only_assessments(broken: dict[str, Path]) -> None:
+    """A finding's counterexample cannot be changed through the report."""
+    finding = levelcare.verify(broken["emergency-without-inpatient"]).findings[0]
+    assert isinstance(finding.counterexample, Mapping)
+    with pytest.raises(TypeError):
+        finding.counterexample["harm_risk"] = "none"  # type: ignore[index]
