@@ -1211,11 +1211,11 @@ def _describe(condition: cond.Condition, vocabulary: Vocabulary) -> str:
             return f"{condition.fact} is none of its values"
         if len(values) == 1:
             return f"{condition.fact} is {_show(values[0])}"
-        return f"{condition.fact} is one of " + ", ".join(_show(v) for v in values)
+        return f"{condition.fact} is one of {json.dumps(values)}"
     if isinstance(condition, cond.RangeAtom):
         if not condition.intervals:
             return f"{condition.fact} is no number in its range"
-        ranges = ", ".join(str(lo) if lo == hi else f"{lo} to {hi}" for lo, hi in condition.intervals)
+        ranges = " or ".join(str(lo) if lo == hi else f"from {lo} to {hi}" for lo, hi in condition.intervals)
         return f"{condition.fact} is {ranges}"
     if isinstance(condition, cond.ContextAtom):
         values = sorted(condition.allowed, key=str)
@@ -1255,8 +1255,9 @@ def _conflict(condition: cond.Condition, vocabulary: Vocabulary) -> str:
                 atoms_by_name.setdefault("@" + item.name, []).append(item)
         for group in atoms_by_name.values():
             if len(group) > 1 and not sat(cond.All(tuple(group))):
-                parts = " and ".join(_describe(a, vocabulary) for a in group)
-                return f"it is contradictory: it asks that {parts}, which cannot all be true at once"
+                parts = " and that ".join(_describe(a, vocabulary) for a in group)
+                together = "both" if len(group) == 2 else "all"
+                return f"it is contradictory: it asks that {parts}, which cannot {together} be true at once"
         for i, first in enumerate(condition.items):
             for second in condition.items[i + 1 :]:
                 if not sat(cond.All((first, second))):
