@@ -248,7 +248,7 @@ class CompiledRuleset:
                 # could free stray pointers, and the ruleset is dropped anyway.
                 if fired:
                     _delete(handle, sid)
-            if not fired:  # pragma: no cover - durable ran no action for a matching fact
+            if not fired:
                 msg = f"durable-rules ran no action when starting ruleset {label!r}"
                 raise EngineError(msg)
 
