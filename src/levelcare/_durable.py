@@ -309,6 +309,7 @@ class CompiledRuleset:
 
 
 def _after_fork_in_child() -> None:
+    """Make every ruleset of this (forked) process usable; see the module notes."""
     for ruleset in list(_LIVE):
         ruleset._after_fork()
 
@@ -336,6 +337,7 @@ class _Numbers(dict[int, str]):
 
 
 def _delete(handle: int, sid: str) -> None:
+    """Delete session ``sid`` of ruleset ``handle`` if it exists."""
     try:
         _engine.delete_state(handle, sid)
     except _engine.error:
