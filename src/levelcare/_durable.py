@@ -62,13 +62,12 @@ from .exceptions import EngineError
 _NAMES = itertools.count()
 # Every ruleset alive in this process, for the fork handler at the end.
 _LIVE: weakref.WeakSet[CompiledRuleset] = weakref.WeakSet()
-# A field present in every asserted fact, so that constant conditions have
-# something to match.
+# A field of every asserted fact: 1 in real facts, 2 in the priming fact, so the
+# priming rule never fires on real facts. While compiling, NEVER and ALWAYS
+# stand for tests settled without the facts; they never reach durable.
 _ALWAYS = "_"
 NEVER: dict[str, Any] = {_ALWAYS: 0}
 ALWAYS: dict[str, Any] = {_ALWAYS: 1}
-# Only the priming fact carries this value, so the priming rule never fires on
-# real facts.
 _PRIMING = 2
 
 #: Context fields sent with the facts to the outcome ruleset.
