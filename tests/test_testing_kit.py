@@ -209,7 +209,7 @@ def test_check_emergency_catches_an_emergency_below_inpatient(tmp_path: Path) ->
     """EM-1 from moderate harm: an emergency decided at PHP."""
     engine = seeded(tmp_path, "emergency.toml", 'is = "imminent"', 'at_least = "moderate"')
     facts = {**lowest_need(engine), "harm_risk": "moderate"}
-    with pytest.raises(AssertionError, match="an emergency with level php instead of inpatient"):
+    with pytest.raises(AssertionError, match="an emergency, but the level is php rather than inpatient"):
         check_emergency(facts, engine)
     check_emergency(facts)
 

@@ -31,7 +31,7 @@ import json
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from . import _conditions as cond
@@ -545,7 +545,7 @@ def check_emergency(assessment: Mapping[str, Any], engine: Engine | None = None)
     decision = eng.decide(facts)
     top = LEVELS[-1]
     if decision.emergency and decision.level is not top:
-        what = f"an emergency with level {_range_text(decision)} instead of {top.value}"
+        what = f"an emergency, but the level is {_range_text(decision)} rather than {top.value}"
         raise _fail("emergency implies the highest level", what, facts, decision)
 
 
@@ -656,14 +656,18 @@ _INVARIANTS: tuple[Callable[[Mapping[str, Any], Engine | None], None], ...] = (
 def check_invariants(engine: Engine | None = None, *, max_examples: int = 100) -> None:
     """Run every invariant check against an engine, for a rule base's test suite.
 
-    Draws ``max_examples`` valid assessments (complete and partial, new
-    admissions and people in treatment) and runs :func:`check_total`,
+    First tries every need-ordered fact at each of its values with all other
+    facts unknown (progress facts with each current level), then draws
+    ``max_examples`` valid assessments (complete and partial, new admissions and
+    people in treatment). Each of these goes through :func:`check_total`,
     :func:`check_unknowns`, :func:`check_emergency`, :func:`check_monotone`,
-    :func:`check_candidacy_neutral` and :func:`check_deterministic` on each;
-    then draws ``max_examples`` invalid inputs for :func:`check_rejected`.
-    Call it from a plain test function, not from inside a ``@given`` test.
-    Other Hypothesis settings (database, verbosity) come from the current
-    profile.
+    :func:`check_candidacy_neutral` and :func:`check_deterministic`. Last,
+    ``max_examples`` invalid inputs go through :func:`check_rejected`. Call it
+    from a plain test function, not from inside a ``@given`` test. Other
+    Hypothesis settings (database, verbosity) come from the current profile.
+
+    This is a random search with fixed seeds; :func:`levelcare.verify` checks
+    monotonicity and emergencies exhaustively.
 
     Args:
         engine: The engine to check; the shipped rule base by default.
@@ -703,6 +707,23 @@ def check_invariants(engine: Engine | None = None, *, max_examples: int = 100) -
     invalid_input_is_rejected()
 
 
+def _seeds(engine: Engine) -> list[dict[str, Any]]:
+    """Assessments that know one need-ordered fact (progress facts: with each current level).
+
+    Unknown facts are bounded at their lowest need, so stepping every other fact
+    from one of these looks at each pair of facts just above the lowest need,
+    where no rule for a higher level hides a mistake.
+    """
+    seeds: list[dict[str, Any]] = [{}]
+    levels = [level.value for level in LEVELS]
+    for fact, ladder in _ladders(engine, {CURRENT_LEVEL: levels[-1]}):
+        if fact == CURRENT_LEVEL or engine.vocabulary[fact].group == "clinical":
+            seeds += [{fact: value} for value in ladder]
+        else:
+            seeds += [{CURRENT_LEVEL: level, fact: value} for level in levels for value in ladder]
+    return seeds
+
+
 def _holds(
     check: Callable[[Mapping[str, Any], Engine | None], None],
     engine: Engine,
@@ -714,4 +735,6 @@ def _holds(
     def invariant_holds(facts: dict[str, Any]) -> None:
         check(facts, engine)
 
+    for seed in reversed(_seeds(engine)):
+        invariant_holds = example(seed)(invariant_holds)
     return invariant_holds
