@@ -912,7 +912,7 @@ class _Verifier:
                 setting = "for a new admission" if first.current is None else f"with {CURRENT_LEVEL} {_show(first.current.value)}"
                 step = f"raising {name} {values}"
                 if fact.kind == "integer" and fact.need == "decreasing":
-                    step = f"lowering {name} {values} (a smaller number means more need)"
+                    step = f"lowering {name} {values}, which means more need"
             message = (
                 f"{setting}, {step} (every other fact the same) lowers the level from {low.value} to {high.value}"
             )
