@@ -19,7 +19,7 @@ from conftest import RULES_DIR
 from levelcare import Engine, Finding, Level, Severity, VerificationReport
 from levelcare import _conditions as cond
 from levelcare._rulebase import Rule
-from levelcare._verify import _Verifier, check_command
+from levelcare._verify import _satisfiable, _Verifier, check_command
 from levelcare._vocabulary import Fact, Vocabulary
 from levelcare.testing import assessments
 
@@ -313,3 +313,16 @@ def test_findings_hold_read_only_assessments(broken: dict[str, Path]) -> None:
     assert isinstance(finding.counterexample, Mapping)
     with pytest.raises(TypeError):
         finding.counterexample["harm_risk"] = "none"  # type: ignore[index]
+
+
+def test_a_condition_too_large_to_expand_is_not_reported_as_never_firing() -> None:
+    """Past the expansion limit the verifier reports nothing rather than guess; below it, contradictions are exact."""
+    vocabulary = Engine.default().vocabulary
+    finite = [f for f in vocabulary.facts if f.group == "clinical"]
+    lowest_or_highest = [
+        cond.Any_((cond.ValueAtom(f.name, frozenset({f.values[0]})), cond.ValueAtom(f.name, frozenset({f.values[-1]}))))
+        for f in finite
+    ]
+    large = cond.All(tuple(lowest_or_highest) * 2)
+    assert _satisfiable(large, vocabulary)
+    assert not _satisfiable(cond.All((cond.ValueAtom("harm_risk", frozenset()), large)), vocabulary)

@@ -1147,19 +1147,34 @@ Term = dict[str, Allowed]
 _MAX_TERMS = 20_000
 
 
+class _TooLarge(Exception):
+    """A condition's normal form outgrew ``_MAX_TERMS``."""
+
+
 def _satisfiable(condition: cond.Condition, vocabulary: Vocabulary) -> bool:
-    """Whether some values of the facts make ``condition`` hold (context atoms: any value)."""
-    return bool(_terms(condition, vocabulary))
+    """Whether some values of the facts make ``condition`` hold (context atoms: any value).
+
+    A condition too large to expand counts as satisfiable: the verifier reports
+    only what it has shown.
+    """
+    try:
+        return bool(_terms(condition, vocabulary))
+    except _TooLarge:
+        return True
 
 
 def _terms(condition: cond.Condition, vocabulary: Vocabulary) -> list[Term]:
-    """Disjunctive normal form, without contradictory terms; cut short when it grows large."""
+    """Disjunctive normal form, without contradictory terms.
+
+    Raises:
+        _TooLarge: more than ``_MAX_TERMS`` terms.
+    """
     if isinstance(condition, cond.Any_):
         terms: list[Term] = []
         for item in condition.items:
             terms += _terms(item, vocabulary)
             if len(terms) > _MAX_TERMS:
-                break
+                raise _TooLarge
         return terms
     if isinstance(condition, cond.All):
         acc: list[Term] = [{}]
@@ -1167,7 +1182,8 @@ def _terms(condition: cond.Condition, vocabulary: Vocabulary) -> list[Term]:
             acc = [m for a in acc for b in _terms(item, vocabulary) if (m := _merge(a, b)) is not None]
             if not acc:
                 return []
-            acc = acc[:_MAX_TERMS]
+            if len(acc) > _MAX_TERMS:
+                raise _TooLarge
         return acc
     if isinstance(condition, cond.ValueAtom):
         return [{condition.fact: condition.allowed}] if condition.allowed else []
