@@ -19,7 +19,7 @@ from conftest import RULES_DIR
 from levelcare import Engine, Finding, Level, Severity, VerificationReport
 from levelcare import _conditions as cond
 from levelcare._rulebase import Rule
-from levelcare._verify import _satisfiable, _Verifier, check_command
+from levelcare._verify import _conflict, _satisfiable, _Verifier, check_command
 from levelcare._vocabulary import Fact, Vocabulary
 from levelcare.testing import assessments
 
@@ -326,3 +326,53 @@ def test_a_condition_too_large_to_expand_is_not_reported_as_never_firing() -> No
     large = cond.All(tuple(lowest_or_highest) * 2)
     assert _satisfiable(large, vocabulary)
     assert not _satisfiable(cond.All((cond.ValueAtom("harm_risk", frozenset()), large)), vocabulary)
+
+
+NEVER = [
+    (
+        {"not": {"fact": "harm_risk", "at_least": "none"}},
+        'its condition asks that harm_risk is none of its values, which no assessment can be',
+    ),
+    (
+        {"all": [{"fact": "weeks_at_current_level", "at_least": 12}, {"fact": "weeks_at_current_level", "at_most": 11}]},
+        "it asks that weeks_at_current_level is from 12 to 520 and that weeks_at_current_level is from 0 to 11",
+    ),
+    (
+        {"any": [
+            {"all": [{"fact": "caregiver", "is": True}, {"fact": "caregiver", "is": False}]},
+            {"all": [{"level": "iop"}, {"level": "php"}]},
+        ]},
+        (
+            'every alternative is impossible: it is contradictory: it asks that caregiver is true and that caregiver is '
+            'false, which cannot both be true at once; it is contradictory: it asks that the decided level is "iop" and '
+            'that the decided level is "php"'
+        ),
+    ),
+    (
+        {"all": [
+            {"any": [{"fact": "motivation", "is": "high"}, {"fact": "motivation", "is": "moderate"}]},
+            {"any": [{"fact": "motivation", "is": "low"}, {"not": {"fact": "motivation", "at_least": "high"}}]},
+        ]},
+        (
+            '(motivation is "high" or motivation is "moderate") and (motivation is "low" or motivation is none of its '
+            "values) cannot both be true"
+        ),
+    ),
+    (
+        {"all": [{"fact": "motivation", "one_of": ["high", "moderate"]}, {"fact": "motivation", "is": "low"},
+                 {"fact": "motivation", "is_not": "high"}]},
+        (
+            'motivation is one of ["high", "moderate"] and that motivation is "low" and that motivation is one of '
+            '["moderate", "low"], which cannot all be true at once'
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize(("data", "reason"), NEVER)
+def test_why_a_condition_can_never_hold_is_said_in_words(data: dict[str, Any], reason: str) -> None:
+    """Each shape of impossible condition is explained by the parts that clash."""
+    vocabulary = Engine.default().vocabulary
+    condition = cond.parse(data, vocabulary, context=True, facts=[f.name for f in vocabulary.facts])
+    assert not _satisfiable(condition, vocabulary)
+    assert reason in _conflict(condition, vocabulary)
