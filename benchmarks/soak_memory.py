@@ -27,11 +27,10 @@ from typing import Any
 import durable_rules_engine as DURABLE
 
 import levelcare
-from levelcare import _durable
 from levelcare._engine import Engine
 from levelcare._rulebase import default_location
 
-FAULTY = ("assert_fact", "start_action_for_state", "complete_and_start_action", "retract_fact")
+FAULTY = ("assert_fact", "start_action_for_state", "complete_and_start_action")
 GROWTH_LIMIT_KB = 10 * 1024
 INVALID: list[Any] = [
     {"harm_risk": "extreme"},
@@ -73,6 +72,8 @@ class Faults:
     def __init__(self) -> None:
         self.armed: tuple[str, BaseException] | None = None
         self.originals = {name: getattr(DURABLE, name) for name in FAULTY}
+        # Every session an evaluation opened: (ruleset handle, session id).
+        self.opened: list[tuple[int, str]] = []
 
     def install(self) -> None:
         for name, original in self.originals.items():
@@ -88,14 +89,16 @@ class Faults:
                 error = self.armed[1]
                 self.armed = None
                 raise error
+            if name == "assert_fact":
+                self.opened.append((args[0], args[1].rsplit('"sid":"', 1)[1].split('"', 1)[0]))
             return original(*args)
 
         return call
 
 
-def session_exists(ruleset: _durable.CompiledRuleset, sid: str) -> bool:
+def session_exists(handle: int, sid: str) -> bool:
     try:
-        DURABLE.get_state(ruleset._handle, sid)
+        DURABLE.get_state(handle, sid)
     except DURABLE.error:
         return False
     return True
@@ -110,7 +113,6 @@ def soak(
     start: int,
 ) -> dict[str, int]:
     tally = {"right": 0, "wrong": 0, "engine_errors": 0, "not_reached": 0, "invalid": 0, "stale_sessions": 0}
-    rulesets = [engine._levels, engine._outcome]
     for step in range(start, start + count):
         index = step % len(items)
         slot = step % 50
@@ -118,14 +120,10 @@ def soak(
             name = FAULTY[(step // 50) % len(FAULTY)]
             error = DURABLE.error(f"injected failure in {name}") if step % 100 == 7 else MemoryError()
             faults.armed = (name, error)
-            before = [r._session[0] for r in rulesets]
             try:
                 decision = engine.decide(items[index])
             except levelcare.EngineError:
                 tally["engine_errors"] += 1
-                for ruleset, sid in zip(rulesets, before, strict=True):
-                    if ruleset._session[0] != sid:
-                        tally["stale_sessions"] += session_exists(ruleset, sid)
             else:
                 faults.armed = None
                 tally["not_reached"] += 1
@@ -137,6 +135,10 @@ def soak(
                 tally["invalid"] += 1
         else:
             tally["right" if engine.decide(items[index]).to_dict() == expected[index] else "wrong"] += 1
+        if slot in (7, 8):
+            # Every session opened since the last check is gone, whether its evaluation failed or not.
+            tally["stale_sessions"] += sum(session_exists(handle, sid) for handle, sid in faults.opened)
+        faults.opened.clear()
     return tally
 
 

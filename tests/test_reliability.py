@@ -11,6 +11,7 @@ import gc
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -65,11 +66,38 @@ def rulesets(engine: Engine) -> list[_durable.CompiledRuleset]:
 
 
 def session_exists(ruleset: _durable.CompiledRuleset, sid: str) -> bool:
+    return handle_session_exists(ruleset._handle, sid)
+
+
+def handle_session_exists(handle: int | None, sid: str) -> bool:
     try:
-        DURABLE.get_state(ruleset._handle, sid)
+        DURABLE.get_state(handle, sid)
     except DURABLE.error:
         return False
     return True
+
+
+_SID = re.compile(r'"sid":"([^"]+)"')
+
+
+class Sessions:
+    """Records every durable session an evaluation opens (by watching assert_fact)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.opened: list[tuple[int, str]] = []
+        original = DURABLE.assert_fact
+
+        def watched(handle: int, text: str) -> Any:
+            match = _SID.search(text)
+            assert match is not None
+            self.opened.append((handle, match.group(1)))
+            return original(handle, text)
+
+        monkeypatch.setattr(DURABLE, "assert_fact", watched)
+
+    def alive(self) -> list[tuple[int, str]]:
+        """The recorded sessions durable still holds."""
+        return [(handle, sid) for handle, sid in self.opened if handle_session_exists(handle, sid)]
 
 
 def run_threads(count: int, target: Callable[[int], None]) -> None:
@@ -119,7 +147,7 @@ def test_eight_threads_deciding_at_once_agree_with_one_thread() -> None:
 
 # --- memory and failures ------------------------------------------------------------------
 
-FAULTY = ("assert_fact", "start_action_for_state", "complete_and_start_action", "retract_fact")
+FAULTY = ("assert_fact", "start_action_for_state", "complete_and_start_action")
 
 
 class Faults:
@@ -128,6 +156,7 @@ class Faults:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.armed: tuple[str, BaseException] | None = None
         self.raised = 0
+        self.sessions = Sessions(monkeypatch)
         for name in FAULTY:
             monkeypatch.setattr(DURABLE, name, self._wrap(name, getattr(DURABLE, name)))
 
@@ -171,15 +200,13 @@ def soak(
             # durable's own error, and the MemoryError durable raises when it runs out of sessions.
             error = DURABLE.error(f"injected failure in {name}") if step % 100 == 7 else MemoryError()
             faults.armed = (name, error)
-            before = {id(r): r._session[0] for r in rulesets(engine)}
+            faults.sessions.opened.clear()
             try:
                 decision = engine.decide(items[item_index])
             except levelcare.EngineError as caught:
                 assert isinstance(caught, levelcare.LevelCareError)
                 tally["engine_errors"] += 1
-                moved = [r for r in rulesets(engine) if r._session[0] != before[id(r)]]
-                assert len(moved) == 1, "exactly the failing ruleset starts a new session"
-                tally["stale_sessions"] += session_exists(moved[0], before[id(moved[0])])
+                tally["stale_sessions"] += len(faults.sessions.alive())
             else:
                 # This evaluation never called the armed function (no rule fired).
                 assert faults.armed is not None
@@ -193,6 +220,10 @@ def soak(
         else:
             assert engine.decide(items[item_index]).to_dict() == expected[item_index], f"decision {step}"
             tally["decided"] += 1
+        if slot == 8:
+            # Every session opened since the last check is gone, failed or not.
+            tally["stale_sessions"] += len(faults.sessions.alive())
+            faults.sessions.opened.clear()
     return tally
 
 
@@ -317,17 +348,16 @@ def test_failing_rule_action_raises_engine_error_and_deletes_the_session(monkeyp
         return original(handle, offset)
 
     monkeypatch.setattr(DURABLE, "complete_and_start_action", fail_once)
-    levels = engine._levels
-    sid = levels._session[0]
+    sessions = Sessions(monkeypatch)
     with pytest.raises(levelcare.EngineError, match="injected: a rule action failed") as caught:
         engine.decide(HIGH_NEED)
     assert isinstance(caught.value, levelcare.LevelCareError)
     assert isinstance(caught.value, RuntimeError)
     assert failed == ["once"]
-    assert not session_exists(levels, sid)
-    assert levels._session[0] != sid
+    assert sessions.opened
+    assert sessions.alive() == []
     assert engine.decide(HIGH_NEED).to_dict() == expected
-    assert session_exists(levels, levels._session[0])
+    assert sessions.alive() == []
 
 
 def test_interrupt_mid_evaluation_leaves_no_half_evaluated_session(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -344,26 +374,24 @@ def test_interrupt_mid_evaluation_leaves_no_half_evaluated_session(monkeypatch: 
         return original(handle, offset)
 
     monkeypatch.setattr(DURABLE, "start_action_for_state", interrupt_once)
-    sid = engine._levels._session[0]
+    sessions = Sessions(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         engine.decide(HIGH_NEED)
-    assert not session_exists(engine._levels, sid)
+    assert sessions.opened
+    assert sessions.alive() == []
     assert engine.decide(HIGH_NEED).to_dict() == expected
 
 
-def test_fact_left_in_the_session_is_reported_not_mixed_in() -> None:
-    """If durable's session still holds an earlier fact, the evaluation fails loudly and recovers."""
+def test_each_evaluation_runs_in_a_fresh_session_that_is_deleted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every durable evaluation gets a session id never used before, and no session outlives its call."""
     engine = fresh_engine()
-    expected = engine.decide(HIGH_NEED).to_dict()
-    levels = engine._levels
-    sid = levels._session[0]
-    leftover = levels.encode({"harm_risk": "high"}) + f',"sid":"{sid}","id":"facts"}}'
-    # 0: durable matched the fact and keeps it (a fact no rule matches is not kept).
-    assert DURABLE.assert_fact(levels._handle, leftover)[0] == 0
-    with pytest.raises(levelcare.EngineError, match="did not take the facts"):
-        engine.decide(HIGH_NEED)
-    assert not session_exists(levels, sid)
-    assert engine.decide(HIGH_NEED).to_dict() == expected
+    sessions = Sessions(monkeypatch)
+    items = mixed_assessments(engine, 40, seed=9)
+    for item in items:
+        engine.decide(item)
+        assert sessions.alive() == []
+    assert len(sessions.opened) >= 2 * len(items)  # stage one and stage two, at least
+    assert len(set(sessions.opened)) == len(sessions.opened)
 
 
 @pytest.fixture
@@ -372,13 +400,15 @@ def held_engine() -> Iterator[Engine]:
     engine = fresh_engine()
     levels = engine._levels
     levels._lock.acquire()
-    sid = levels._session[0]
+    sid = "held"
+    levels._live = sid
     leftover = levels.encode({"harm_risk": "high"}) + f',"sid":"{sid}","id":"facts"}}'
     assert DURABLE.assert_fact(levels._handle, leftover)[0] == 0
     try:
         yield engine
     finally:
-        levels._discard(levels._handle)
+        levels._live = None
+        _durable._delete(levels._handle, sid)
         levels._lock.release()
 
 

@@ -20,13 +20,9 @@ How durable is driven, and why:
   durable globals are used.
 * The fact is written as JSON from fragments prepared when compiling (one per
   fact value), and only the fields some rule reads are sent.
-* Each ruleset keeps one durable session for all its evaluations: assert the
-  fact, read the firings, retract the fact. Creating a session allocates and
-  initialises about 200 KB of pools, and deleting it frees them, which costs
-  more than the evaluation itself and, depending on the heap layout, a page
-  fault per page on every call. When anything fails mid-evaluation, the session
-  is deleted (the next evaluation starts a new one), so no half-evaluated state
-  outlives its call; the session is deleted with the ruleset.
+* Every evaluation runs in a session of its own, with a fresh session id, that
+  is deleted in a ``finally`` block, also when something fails: no state of one
+  evaluation can reach another, and no session outlives its call.
 * durable's C core has no locks. Each ruleset owns a lock held for the whole
   evaluation, which also means at most one live session per ruleset, far below
   durable's limit of 1,024 live sessions per ruleset.
@@ -118,8 +114,8 @@ class CompiledRuleset:
         self._context = self._prepare_context()
         self._lock = threading.Lock()
         self._sessions = itertools.count()
-        # The live session's id, in a list shared with the finalizer.
-        self._session = [str(next(self._sessions))]
+        # The id of the session being evaluated, if any (see _after_fork).
+        self._live: str | None = None
         self._handle: int | None = None
         if not tests:
             return
@@ -133,7 +129,7 @@ class CompiledRuleset:
         except _engine.error as error:
             msg = f"durable-rules could not compile ruleset {label!r}: {error}"
             raise EngineError(msg) from error
-        self._finalizer = weakref.finalize(self, _close, self._handle, self._session)
+        self._finalizer = weakref.finalize(self, _engine.delete_ruleset, self._handle)
         self._prime(self._handle, label)
         _LIVE.add(self)
 
@@ -266,8 +262,8 @@ class CompiledRuleset:
         members = self._members
         fired: list[int] = list(self._constant)
         with self._lock:
-            sid = self._session[0]
-            key = f'{{"sid":"{sid}","id":"facts"}}'
+            sid = str(next(self._sessions))
+            self._live = sid
             try:
                 result, offset = _engine.assert_fact(handle, f'{text},"sid":"{sid}","id":"facts"}}')
                 if result == 0:
@@ -279,32 +275,25 @@ class CompiledRuleset:
                         fired.extend(members[int(message[3 : message.index('"', 3)])])
                         message = _engine.complete_and_start_action(handle, offset)
                 elif result != 1:
-                    # 1: no rule matched. Anything else means the session still
-                    # held an earlier fact.
+                    # 1: no rule matched; anything else is durable refusing the fact.
                     msg = f"durable-rules did not take the facts (result code {result})"
                     raise EngineError(msg)
-                _engine.retract_fact(handle, key)
             except (_engine.error, MemoryError) as error:
                 # durable reports running out of sessions as MemoryError.
-                self._discard(handle)
                 msg = f"durable-rules failed while evaluating the facts: {error}"
                 raise EngineError(msg) from error
-            except BaseException:
-                self._discard(handle)
-                raise
+            finally:
+                self._live = None
+                _delete(handle, sid)
         return frozenset(fired)
-
-    def _discard(self, handle: int) -> None:
-        """Delete the live session; the next evaluation starts a new one."""
-        _delete(handle, self._session[0])
-        self._session[0] = str(next(self._sessions))
 
     def _after_fork(self) -> None:
         """In a forked child: drop an evaluation that another thread left half done."""
         if self._lock.locked():
             self._lock = threading.Lock()
-            if self._handle is not None:
-                self._discard(self._handle)
+            live, self._live = self._live, None
+            if self._handle is not None and live is not None:
+                _delete(self._handle, live)
 
 
 def _after_fork_in_child() -> None:
@@ -315,12 +304,6 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def _close(handle: int, session: list[str]) -> None:
-    """Delete a ruleset's live session, then the ruleset."""
-    _delete(handle, session[0])
-    _engine.delete_ruleset(handle)
 
 
 class _Numbers(dict[int, str]):
