@@ -129,9 +129,16 @@ class Vocabulary:
 
     facts: tuple[Fact, ...]
     by_name: Mapping[str, Fact] = attrs.field(init=False, eq=False, repr=False)
+    # For the fast path of validate(): each fact's position, and for finite facts
+    # the set of (type, value) pairs allowed, so True never passes for 1.
+    _order: Mapping[str, int] = attrs.field(init=False, eq=False, repr=False)
+    _allowed: Mapping[str, frozenset[tuple[type, FactValue]]] = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "by_name", {f.name: f for f in self.facts})
+        object.__setattr__(self, "_order", {f.name: i for i, f in enumerate(self.facts)})
+        allowed = {f.name: frozenset((type(v), v) for v in f.values) for f in self.facts if f.finite}
+        object.__setattr__(self, "_allowed", allowed)
 
     def __contains__(self, name: object) -> bool:
         return name in self.by_name
@@ -162,6 +169,9 @@ class Vocabulary:
                 f"got {type_name(data)}",
             )
             raise InvalidAssessment([problem])
+        fast = self._valid(data)
+        if fast is not None:
+            return fast
         problems: list[AssessmentProblem] = []
         known: dict[str, FactValue] = {}
         for key, value in data.items():
@@ -194,3 +204,29 @@ class Vocabulary:
         if problems:
             raise InvalidAssessment(problems)
         return {f.name: known[f.name] for f in self.facts if f.name in known}
+
+    def _valid(self, data: Mapping[Any, Any]) -> dict[str, FactValue] | None:
+        """The known facts in vocabulary order when every entry is valid, else None.
+
+        The common case, checked with set lookups only; any doubt falls back to the
+        full check, which explains every problem.
+        """
+        order, allowed, by_name = self._order, self._allowed, self.by_name
+        known: list[tuple[int, str, Any]] = []
+        for key, value in data.items():
+            position = order.get(key) if isinstance(key, str) else None
+            if position is None:
+                return None
+            if value is None:
+                continue
+            values = allowed.get(key)
+            if values is not None:
+                # Only str and bool are ever allowed; anything else (a list, say)
+                # must not even be hashed.
+                if type(value) not in (str, bool) or (type(value), value) not in values:
+                    return None
+            elif type(value) is not int or by_name[key].check(value) is not None:
+                return None
+            known.append((position, key, value))
+        known.sort()
+        return {key: value for _, key, value in known}
