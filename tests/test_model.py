@@ -60,3 +60,10 @@ def test_from_dict_rejects_malformed_data(change: object, fragment: str) -> None
     with pytest.raises(levelcare.InvalidDecisionData) as caught:
         levelcare.Decision.from_dict(data)
     assert fragment in str(caught.value)
+
+
+def test_ruled_out_statements_spell_level_names_as_clinicians_do() -> None:
+    """A lower level ruled out reads 'IOP is ruled out', not 'Iop'."""
+    decision = levelcare.decide({"withdrawal_risk": "severe"})
+    statements = [r.statement for r in decision.ruled_out if r.level is not None and r.level < Level.INPATIENT]
+    assert [s.split(" is ruled out")[0] for s in statements] == ["Outpatient", "IOP", "PHP"]

@@ -443,7 +443,7 @@ class Engine:
                         Reason(
                             rule_id=d.rule_id,
                             level=other,
-                            statement=f"{other.label.capitalize()} is ruled out: {d.statement}",
+                            statement=f"{other.label[0].upper()}{other.label[1:]} is ruled out: {d.statement}",
                             facts=d.facts,
                             sources=d.sources,
                         )
@@ -509,6 +509,16 @@ def _settled(condition: cond.Condition, facts: Mapping[str, Any], known: Mapping
 
 def _known(reason: Reason, known: Mapping[str, Any]) -> bool:
     return all(name in known for name in reason.facts)
+
+
+def _reset_default_lock_in_child() -> None:
+    # A child forked while another thread was building the default engine would
+    # inherit that lock held forever; the child builds its own engine if needed.
+    Engine._default_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_default_lock_in_child)
 
 
 def decide(facts: Facts, *, as_of: _dt.datetime | None = None) -> Decision:
