@@ -384,19 +384,3 @@ def relied_on(condition: Condition, facts: Mapping[str, Any], context: Mapping[s
     if isinstance(condition, ContextAtom):
         return set()
     return {condition.fact}
-
-
-def to_data(condition: Condition) -> Any:
-    """A JSON-ready description of a canonical condition (for hashing and docs)."""
-    if isinstance(condition, All):
-        return {"all": [to_data(c) for c in condition.items]}
-    if isinstance(condition, Any_):
-        return {"any": [to_data(c) for c in condition.items]}
-    if isinstance(condition, ValueAtom):
-        return {"fact": condition.fact, "one_of": sorted(condition.allowed, key=repr)}
-    if isinstance(condition, RangeAtom):
-        return {"fact": condition.fact, "in": [list(i) for i in condition.intervals]}
-    if isinstance(condition, ProgramAtom):
-        key = "below_program_minimum" if condition.below else "at_least_program_minimum"
-        return {"fact": condition.fact, key: condition.which}
-    return {condition.name: sorted(condition.allowed, key=repr)}

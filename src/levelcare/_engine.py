@@ -303,7 +303,7 @@ class Engine:
         highest = len(LEVELS) - 1
         raised, escalations = top, []
         for escalation in escalating:
-            # As level_at: clamped to the range of levels.
+            # Clamped to the range of levels: inpatient stays inpatient.
             target = max(0, min(current_rank + escalation.levels_above_current, highest))
             if target > top:
                 escalations.append(escalation)

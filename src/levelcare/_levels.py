@@ -61,11 +61,6 @@ _LABEL = {
 }
 
 
-def level_at(rank: int) -> Level:
-    """The level with this rank, clamped to the range of levels."""
-    return LEVELS[max(0, min(rank, len(LEVELS) - 1))]
-
-
 class Transition(enum.Enum):
     """How the recommended level relates to the level the person is in now.
 
