@@ -1,0 +1,96 @@
+"""The shipped rule base decides exactly as recorded, byte for byte.
+
+Every admission in the complete clinical space (each combination of the clinical
+facts' values) and a seeded sample of in-treatment assessments (any fact may be
+unknown) are decided, and the sha256 of their ``to_dict()`` output, one canonical
+JSON line each, is compared with the digest recorded in ``tests/golden/``.
+
+A change to the engine, the rule files or the decision format that alters any
+decision fails here. When a change of decisions is intended, refresh the record on
+purpose and say why in the commit and the changelog::
+
+    LEVELCARE_REFRESH_GOLDEN=1 python -m pytest tests/test_golden.py
+
+The assessments are generated from ``rules/vocabulary.toml`` read as plain TOML,
+so the generator does not depend on the code under test.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import random
+import tomllib
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import levelcare
+
+from conftest import RULES_DIR
+
+GOLDEN = RULES_DIR.parent / "tests" / "golden" / "shipped.json"
+IN_TREATMENT_SAMPLE = 100_000
+SEED = 20261128
+
+
+def _facts() -> list[dict[str, Any]]:
+    data = tomllib.loads((RULES_DIR / "vocabulary.toml").read_text(encoding="utf-8"))
+    return list(data["fact"])
+
+
+def admissions() -> Iterator[dict[str, Any]]:
+    """Every combination of the clinical facts' values, in vocabulary order."""
+    clinical = [f for f in _facts() if f["group"] == "clinical"]
+    for values in itertools.product(*(f["values"] for f in clinical)):
+        yield {f["name"]: v for f, v in zip(clinical, values, strict=True)}
+
+
+def _draw(rng: random.Random, fact: dict[str, Any]) -> Any:
+    if "values" in fact:
+        return rng.choice(fact["values"])
+    low, high = fact["minimum"], fact["maximum"]
+    # Small integers most of the time: that is where the thresholds are.
+    return rng.randint(low, min(high, 30)) if rng.random() < 0.9 else rng.randint(low, high)
+
+
+def in_treatment(count: int = IN_TREATMENT_SAMPLE, seed: int = SEED) -> Iterator[dict[str, Any]]:
+    """Seeded assessments of people in treatment; each other fact unknown one time in six."""
+    rng = random.Random(seed)
+    facts = _facts()
+    for _ in range(count):
+        assessment: dict[str, Any] = {}
+        for fact in facts:
+            if fact["name"] == "current_level":
+                assessment["current_level"] = rng.choice(fact["values"])
+            elif rng.random() >= 1 / 6:
+                assessment[fact["name"]] = _draw(rng, fact)
+        yield assessment
+
+
+def _digest(assessments: Iterator[dict[str, Any]]) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    count = 0
+    for facts in assessments:
+        line = json.dumps(levelcare.decide(facts).to_dict(), sort_keys=True, separators=(",", ":"))
+        digest.update(line.encode("utf-8") + b"\n")
+        count += 1
+    return digest.hexdigest(), count
+
+
+def test_every_shipped_decision_is_as_recorded() -> None:
+    """All 69,120 admissions and 100,000 in-treatment decisions match the recorded digest."""
+    admission_digest, admission_count = _digest(admissions())
+    treatment_digest, treatment_count = _digest(in_treatment())
+    found = {
+        "admissions": {"count": admission_count, "sha256": admission_digest},
+        "in_treatment": {"count": treatment_count, "seed": SEED, "sha256": treatment_digest},
+    }
+    if os.environ.get("LEVELCARE_REFRESH_GOLDEN"):
+        GOLDEN.write_text(json.dumps(found, indent=2) + "\n", encoding="utf-8")
+        pytest.skip("golden digest refreshed; commit tests/golden/shipped.json with the reason")
+    recorded = json.loads(GOLDEN.read_text(encoding="utf-8"))
+    assert found == recorded
