@@ -34,12 +34,12 @@ import sys
 import time
 
 import levelcare
-from levelcare import _conditions as cond
-from levelcare._analysis import Analysis
+from levelcare._rulebase import _conditions as cond
+from levelcare._semantics._unknowns import Analysis
 from levelcare._engine import Engine
 from levelcare._levels import LEVELS
 from levelcare._rulebase import default_location
-from levelcare._vocabulary import CURRENT_LEVEL
+from levelcare._rulebase._vocabulary import CURRENT_LEVEL
 
 # Target (see docs/testing-your-rules.md): the whole check within a minute on 2 cores.
 VERIFY_SECONDS = 60.0

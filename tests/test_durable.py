@@ -9,9 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import levelcare
-from levelcare import _conditions as cond
-from levelcare import _durable
-from levelcare._engine import _condition
+from levelcare._engine import _condition, _durable
+from levelcare._rulebase import _conditions as cond
 from levelcare.testing import assessments
 
 DURABLE = _durable._engine

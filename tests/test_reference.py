@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 
 from conftest import RULES_DIR
-from levelcare import _conditions as cond
-from levelcare._levels import LEVELS, Level
-from levelcare._reference import condition_text, level_moves, levels_svg, rules_markdown, vocabulary_markdown
+from levelcare import Level
+from levelcare._render._reference import condition_text, level_moves, levels_svg, rules_markdown, vocabulary_markdown
 from levelcare._rulebase import RuleBase, default_location, load
-from levelcare._vocabulary import Fact
+from levelcare._rulebase import _conditions as cond
+from levelcare._rulebase._vocabulary import Fact
 
 RULEBASE = load(default_location())
 VOCABULARY = RULEBASE.vocabulary
@@ -29,7 +29,7 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 
 def parsed(data: dict[str, Any]) -> cond.Condition:
-    return cond.parse(data, VOCABULARY, context=True, facts=EVERY_FACT)
+    return cond.parse(data, VOCABULARY, context=True, facts=EVERY_FACT, levels=RULEBASE.levels.ids)
 
 
 # --- conditions ---------------------------------------------------------------------------
@@ -80,7 +80,7 @@ def parsed(data: dict[str, Any]) -> cond.Condition:
     ],
 )
 def test_condition_text(data: dict[str, Any], text: str) -> None:
-    assert condition_text(parsed(data), VOCABULARY) == text
+    assert condition_text(parsed(data), VOCABULARY, RULEBASE.levels.ids) == text
 
 
 def test_constant_conditions() -> None:
@@ -168,7 +168,7 @@ def test_rules_reference_has_every_rule_with_statement_condition_and_sources() -
         assert f"- **Sources:** {', '.join(f'`{s}`' for s in rule.sources)}\n" in text
     for item in (*RULEBASE.emergencies, *RULEBASE.escalations, *RULEBASE.considerations):
         assert item.statement in plain
-        assert condition_text(item.when, VOCABULARY) in text
+        assert condition_text(item.when, VOCABULARY, RULEBASE.levels.ids) in text
     for note in (*RULEBASE.transitions, *RULEBASE.readiness, *RULEBASE.bridges):
         assert f"### {note.id}: " in text
         assert note.statement in plain
@@ -176,7 +176,7 @@ def test_rules_reference_has_every_rule_with_statement_condition_and_sources() -
         for sign in readiness.signs:
             assert f"{sign.statement} ({condition_text(sign.when, VOCABULARY)})" in plain
     for service in RULEBASE.services:
-        assert f"| `{service.name}` | {condition_text(service.when, VOCABULARY)} |" in text
+        assert f"| `{service.name}` | {condition_text(service.when, VOCABULARY, RULEBASE.levels.ids)} |" in text
     for source in RULEBASE.sources:
         assert f"| `{source.id}` | {source.title} |" in plain
 
@@ -184,7 +184,7 @@ def test_rules_reference_has_every_rule_with_statement_condition_and_sources() -
 def test_rules_reference_groups_rules_by_level_most_intensive_first() -> None:
     headings = [title for depth, title in _headings(rules_markdown(RULEBASE)) if depth == 2]
     level_sections = [h for h in headings if re.search(r"\(`(\w+)`\)$", h)]
-    assert [re.search(r"\(`(\w+)`\)$", h)[1] for h in level_sections] == [lvl.value for lvl in reversed(LEVELS)]  # type: ignore[index]
+    assert [re.search(r"\(`(\w+)`\)$", h)[1] for h in level_sections] == [lvl.value for lvl in reversed(RULEBASE.levels)]  # type: ignore[index]
     text = rules_markdown(RULEBASE)
     for rule in RULEBASE.rules:
         section = text.rindex("\n## ", 0, text.index(f"### {rule.id}\n"))
@@ -251,7 +251,7 @@ def test_step_downs_respect_bridge_floors() -> None:
         for bridge in RULEBASE.bridges:
             if current in bridge.applies_to:
                 assert target >= bridge.floor
-    floored = {(c, t) for b in RULEBASE.bridges for c in b.applies_to for t in LEVELS if t < b.floor}
+    floored = {(c, t) for b in RULEBASE.bridges for c in b.applies_to for t in RULEBASE.levels if t < b.floor}
     assert floored
     assert not floored & set(downs)
     assert all(target > current for current, target in ups)
@@ -259,7 +259,7 @@ def test_step_downs_respect_bridge_floors() -> None:
 
 def test_without_a_bridge_every_lower_level_can_be_stepped_down_to(tmp_path: Path) -> None:
     _, downs = level_moves(_rule_base_without_bridges(tmp_path))
-    assert set(downs) == {(c, t) for c in LEVELS for t in LEVELS if t < c}
+    assert set(downs) == {(c, t) for c in RULEBASE.levels for t in RULEBASE.levels if t < c}
     assert (Level.PHP, Level.OUTPATIENT) in downs
 
 
@@ -268,7 +268,7 @@ def test_diagram_is_svg_with_a_box_per_level_and_an_arc_per_move(tmp_path: Path)
         root = ET.fromstring(levels_svg(rulebase))
         assert root.tag == f"{SVG}svg"
         texts = [t.text for t in root.iter(f"{SVG}text")]
-        for level in LEVELS:
+        for level in RULEBASE.levels:
             assert level.label in texts
         ups, downs = level_moves(rulebase)
         arcs = [p for p in root.iter(f"{SVG}path") if "marker-end" in p.attrib]

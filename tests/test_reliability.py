@@ -24,8 +24,7 @@ from typing import Any
 import pytest
 
 import levelcare
-from levelcare import _durable
-from levelcare._engine import Engine
+from levelcare._engine import Engine, _durable
 from levelcare._rulebase import default_location
 
 DURABLE = _durable._engine
@@ -440,8 +439,8 @@ def test_forked_child_decides_although_the_parent_was_mid_evaluation(held_engine
 PERTURBED = textwrap.dedent(
     """
     import json
-    from levelcare import _conditions as cond
-    from levelcare._durable import CompiledRuleset
+    from levelcare._rulebase import _conditions as cond
+    from levelcare._engine._durable import CompiledRuleset
     from levelcare._engine import Engine
     from levelcare._rulebase import default_location
 

@@ -111,7 +111,7 @@ BROKEN = [
     ("duplicate id", "inpatient.toml", 'id = "IN-2"', 'id = "IN-1"',
      ("inpatient.toml", "IN-1", "duplicate rule id (also in inpatient.toml)")),
     ("unknown level", "php.toml", 'id = "PH-1"\nlevel = "php"', 'id = "PH-1"\nlevel = "residential"',
-     ("php.toml", "PH-1", "level 'residential' is not a level")),
+     ("php.toml", "PH-1", "level 'residential' is not a declared [[level]]")),
     ("unknown source", "iop.toml", 'sources = ["iop-role", "metro-iop"]', 'sources = ["iop-role", "metro-ipo"]',
      ("iop.toml", "IO-2", "unknown source 'metro-ipo'; did you mean 'metro-iop'?")),
     ("missing statement", "iop.toml", 'statement = "A high risk of continued use needs the structure of several sessions a week."\n', "",

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from conftest import RULES_DIR, load_examples
 from levelcare import Engine, InvalidAssessment
+from levelcare._render._schema import DIALECT, assessment_schema
 from levelcare._rulebase import load
-from levelcare._schema import DIALECT, assessment_schema
 from levelcare.testing import assessments
 
 jsonschema = pytest.importorskip("jsonschema")

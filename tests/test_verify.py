@@ -17,10 +17,10 @@ from hypothesis import given
 import levelcare
 from conftest import RULES_DIR
 from levelcare import Engine, Finding, Level, Severity, VerificationReport
-from levelcare import _conditions as cond
 from levelcare._rulebase import Rule
+from levelcare._rulebase import _conditions as cond
+from levelcare._rulebase._vocabulary import Fact, Vocabulary
 from levelcare._verify import _conflict, _satisfiable, _Verifier, check_command
-from levelcare._vocabulary import Fact, Vocabulary
 from levelcare.testing import assessments
 
 CASES_DIR = Path(__file__).resolve().parent / "rulebases"
@@ -172,7 +172,7 @@ def test_no_fallback_rule_leaves_a_gap_with_a_counterexample() -> None:
 def test_a_reachable_level_without_a_programme_is_a_gap() -> None:
     """A level assessments reach but with no [[program]] cannot be decided."""
     rulebase = Engine.default()._rb
-    programs = {level: p for level, p in rulebase.programs.items() if level is not Level.PHP}
+    programs = {level: p for level, p in rulebase.programs.items() if level != "php"}
     report = levelcare.verify(Engine(attrs.evolve(rulebase, programs=programs)))
     [gap] = [f for f in report.findings if f.check == "gap"]
     assert (gap.rule_id, gap.severity) == ("php", Severity.ERROR)
@@ -373,6 +373,8 @@ NEVER = [
 def test_why_a_condition_can_never_hold_is_said_in_words(data: dict[str, Any], reason: str) -> None:
     """Each shape of impossible condition is explained by the parts that clash."""
     vocabulary = Engine.default().vocabulary
-    condition = cond.parse(data, vocabulary, context=True, facts=[f.name for f in vocabulary.facts])
+    condition = cond.parse(
+        data, vocabulary, context=True, facts=[f.name for f in vocabulary.facts], levels=Engine.default().levels.ids
+    )
     assert not _satisfiable(condition, vocabulary)
     assert reason in _conflict(condition, vocabulary)

@@ -22,7 +22,7 @@ from typing import Any
 
 from sphinx.application import Sphinx
 
-from levelcare._reference import levels_svg, rules_markdown, vocabulary_markdown
+from levelcare._render._reference import levels_svg, rules_markdown, vocabulary_markdown
 from levelcare._rulebase import default_location, load
 
 

@@ -4,8 +4,8 @@
 """
 
 from ._engine import Engine, decide
-from ._levels import Level, Transition
-from ._model import Assessment, Decision, Program, Reason, RulebaseInfo
+from ._model import Decision, Level, LevelSet, Program, Reason, RulebaseInfo, Transition
+from ._rulebase._assessment import Assessment
 from ._verify import Finding, Severity, VerificationReport, verify
 from .exceptions import (
     AssessmentProblem,
@@ -15,6 +15,7 @@ from .exceptions import (
     LevelCareError,
     RuleBaseError,
     RuleProblem,
+    UnknownLevel,
 )
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "InvalidDecisionData",
     "Level",
     "LevelCareError",
+    "LevelSet",
     "Program",
     "Reason",
     "RuleBaseError",
@@ -35,6 +37,7 @@ __all__ = [
     "RulebaseInfo",
     "Severity",
     "Transition",
+    "UnknownLevel",
     "VerificationReport",
     "decide",
     "verify",

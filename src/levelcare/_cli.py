@@ -20,12 +20,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
 
-from . import _batch
-from ._engine import Engine
-from ._reference import levels_svg, rules_markdown, vocabulary_markdown
-from ._report import render
+from ._engine import Engine, _batch
+from ._render._reference import levels_svg, rules_markdown, vocabulary_markdown
+from ._render._report import render
+from ._render._schema import assessment_schema
 from ._rulebase import RuleBase, default_location, load
-from ._schema import assessment_schema
 from .exceptions import AssessmentProblem, InvalidAssessment, LevelCareError, RuleBaseError
 
 EXIT_DECIDED = 0

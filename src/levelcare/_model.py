@@ -1,24 +1,211 @@
-"""The public value classes: Assessment, Decision, Reason, Program, RulebaseInfo."""
+"""The public value classes: Level, LevelSet, Transition, Decision, Reason, Program, RulebaseInfo.
+
+Values only: nothing here loads or runs a rule base. Levels are data of each rule
+base; this module knows only that they are ordered.
+"""
 
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Mapping
+import enum
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any, overload
 
 import attrs
 
-from ._levels import Level, Transition
-from ._vocabulary import FactValue, Vocabulary, shorten, type_name
-from .exceptions import InvalidDecisionData
+from ._text import shorten, type_name
+from .exceptions import InvalidDecisionData, UnknownLevel
 
-if TYPE_CHECKING:
-    from ._engine import Engine
+#: A known fact value: a string (ordinal or level), a bool or an int.
+FactValue = str | bool | int
 
 COMPLETE = "complete"
 DATA_REQUIRED = "data-required"
 STATUSES = (COMPLETE, DATA_REQUIRED)
+
+
+class _LevelType(type):
+    """Keeps version 1.0's ``Level`` enum spellings working for the shipped rule base.
+
+    ``Level.IOP``, ``Level("iop")`` and ``list(Level)`` name the shipped rule
+    base's levels; ``Level(id=..., label=..., rank=...)`` builds a new level.
+    """
+
+    def __getattr__(cls, name: str) -> Level:
+        if not re.fullmatch(r"[A-Z][A-Z0-9_]*", name) or _SHIPPED_LEVELS is None:
+            raise AttributeError(name)
+        found = _SHIPPED_LEVELS().get(name.lower())
+        if found is None:
+            raise AttributeError(name)
+        return found
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        if len(args) == 1 and not kwargs and _SHIPPED_LEVELS is not None:
+            return _SHIPPED_LEVELS()[args[0]]
+        return super().__call__(*args, **kwargs)
+
+    def __iter__(cls) -> Iterator[Level]:
+        return iter(_SHIPPED_LEVELS() if _SHIPPED_LEVELS is not None else ())
+
+
+@attrs.frozen(eq=False, kw_only=True)
+class Level(metaclass=_LevelType):
+    """A level of care of one rule base, ordered by intensity within it.
+
+    A rule base declares its levels in ``[[level]]`` tables, from least to most
+    intensive; ``rank`` is the position in that list. Levels compare by rank
+    (``<``, ``<=``, ...), and a level is equal to another level with the same id
+    and rank, and to its id as a string, so ``decision.level == "iop"`` reads
+    naturally.
+
+    ``Level.IOP`` (an upper-case id as an attribute) is the level with that id in
+    the shipped rule base, kept for code written for version 1.0; for any other
+    rule base use ``engine.levels["iop"]``.
+
+    Attributes:
+        id: The level's id, as rule files and ``to_dict()`` write it.
+        label: Its name as a clinician writes it.
+        rank: 0 for the least intensive level, upwards.
+        description: One line saying what care at this level is.
+
+    .. versionchanged:: 1.1
+       Levels come from the rule base; ``Level`` was an enum of four members.
+    """
+
+    id: str
+    label: str
+    rank: int
+    description: str = ""
+
+    @property
+    def value(self) -> str:
+        """The level's id (the name ``Level`` members had in version 1.0)."""
+        return self.id
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Level):
+            return self.id == other.id and self.rank == other.rank
+        if isinstance(other, str):
+            return self.id == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def __lt__(self, other: object) -> bool:
+        return self.rank < other.rank if isinstance(other, Level) else NotImplemented
+
+    def __le__(self, other: object) -> bool:
+        return self.rank <= other.rank if isinstance(other, Level) else NotImplemented
+
+    def __gt__(self, other: object) -> bool:
+        return self.rank > other.rank if isinstance(other, Level) else NotImplemented
+
+    def __ge__(self, other: object) -> bool:
+        return self.rank >= other.rank if isinstance(other, Level) else NotImplemented
+
+    def __repr__(self) -> str:
+        return f"Level({self.id!r}, rank={self.rank})"
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class LevelSet(Sequence[Level]):
+    """A rule base's levels, least intensive first; index by rank or by id.
+
+    ``levels[0]`` is the least intensive level, ``levels["iop"]`` the level with
+    that id. Immutable.
+
+    .. versionadded:: 1.1
+    """
+
+    __slots__ = ("_by_id", "_levels")
+
+    def __init__(self, levels: Iterable[Level]) -> None:
+        self._levels = tuple(levels)
+        self._by_id = {level.id: level for level in self._levels}
+
+    @classmethod
+    def of(cls, *ids: str) -> LevelSet:
+        """Levels with these ids in this order, each labelled with its id (for tests and tools)."""
+        return cls(Level(id=i, label=i, rank=rank) for rank, i in enumerate(ids))
+
+    @overload
+    def __getitem__(self, key: int) -> Level: ...
+    @overload
+    def __getitem__(self, key: slice) -> tuple[Level, ...]: ...
+    @overload
+    def __getitem__(self, key: str) -> Level: ...
+
+    def __getitem__(self, key: int | slice | str) -> Level | tuple[Level, ...]:
+        if not isinstance(key, (int, slice)):
+            found = self._by_id.get(key) if isinstance(key, str) else None
+            if found is None:
+                msg = f"{shorten(key)} is not a level of this rule base; its levels are {', '.join(self.ids)}"
+                raise UnknownLevel(msg)
+            return found
+        return self._levels[key]
+
+    def get(self, key: str) -> Level | None:
+        """The level with id ``key``, or None."""
+        return self._by_id.get(key) if isinstance(key, str) else None
+
+    def __len__(self) -> int:
+        return len(self._levels)
+
+    def __iter__(self) -> Iterator[Level]:
+        return iter(self._levels)
+
+    def __contains__(self, item: object) -> bool:
+        if isinstance(item, Level):
+            return self._by_id.get(item.id) == item
+        return isinstance(item, str) and item in self._by_id
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LevelSet) and self._levels == other._levels
+
+    def __hash__(self) -> int:
+        return hash(self._levels)
+
+    def __repr__(self) -> str:
+        return f"LevelSet({', '.join(self.ids)})"
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """The level ids, least intensive first."""
+        return tuple(self._by_id)
+
+    @property
+    def lowest(self) -> Level:
+        return self._levels[0]
+
+    @property
+    def highest(self) -> Level:
+        return self._levels[-1]
+
+
+# Set by the rule base loader: the shipped rule base's levels, loaded on first use.
+_SHIPPED_LEVELS: Callable[[], LevelSet] | None = None
+
+
+def _register_shipped(levels: Callable[[], LevelSet]) -> None:
+    global _SHIPPED_LEVELS
+    _SHIPPED_LEVELS = levels
+
+
+class Transition(enum.Enum):
+    """How the recommended level relates to the level the person is in now.
+
+    .. versionadded:: 1.0
+    """
+
+    ADMIT = "admit"
+    CONTINUE = "continue"
+    STEP_DOWN = "step-down"
+    STEP_UP = "step-up"
 
 
 def _frozen_mapping(value: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -178,13 +365,29 @@ class Decision:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Decision:
+    def from_dict(cls, data: Mapping[str, Any], *, levels: LevelSet | None = None) -> Decision:
         """Rebuild a decision from :meth:`to_dict` output.
+
+        Args:
+            data: What :meth:`to_dict` gave.
+            levels: The levels of the rule base that decided (``engine.levels``);
+                the shipped rule base's levels by default.
 
         Raises:
             InvalidDecisionData: naming the first field that cannot be read.
+
+        .. versionchanged:: 1.1
+           ``levels``, for decisions of an organisation's own rule base.
         """
-        reader = _Reader(data, "decision")
+        if levels is None:
+            if _SHIPPED_LEVELS is None:  # pragma: no cover - the package registers it on import
+                msg = "decision: pass levels=engine.levels"
+                raise InvalidDecisionData(msg)
+            levels = _SHIPPED_LEVELS()
+        elif not isinstance(levels, LevelSet):
+            msg = f"levels: expected a LevelSet such as engine.levels, got {type_name(levels)}"
+            raise InvalidDecisionData(msg)
+        reader = _Reader(data, "decision", levels)
         level = reader.level("level", optional=True)
         transition_value = reader.get("transition", (str, type(None)))
         try:
@@ -207,25 +410,26 @@ class Decision:
             transition=transition,
             status=status,
             emergency=reader.get("emergency", bool),
-            level_range=(_level(span[0], "level_range"), _level(span[1], "level_range")),
+            level_range=(_level(span[0], "level_range", levels), _level(span[1], "level_range", levels)),
             missing=tuple(reader.strings("missing")),
-            reasons=tuple(_reason(r, "reasons") for r in reader.get("reasons", list)),
-            ruled_out=tuple(_reason(r, "ruled_out") for r in reader.get("ruled_out", list)),
-            considerations=tuple(_reason(r, "considerations") for r in reader.get("considerations", list)),
+            reasons=tuple(_reason(r, "reasons", levels) for r in reader.get("reasons", list)),
+            ruled_out=tuple(_reason(r, "ruled_out", levels) for r in reader.get("ruled_out", list)),
+            considerations=tuple(_reason(r, "considerations", levels) for r in reader.get("considerations", list)),
             services=tuple(reader.strings("services")),
-            program=_program(reader.get("program", Mapping)),
+            program=_program(reader.get("program", Mapping), levels),
             rulebase=_rulebase(reader.get("rulebase", Mapping)),
             as_of=as_of,
         )
 
 
 class _Reader:
-    def __init__(self, data: object, where: str) -> None:
+    def __init__(self, data: object, where: str, levels: LevelSet) -> None:
         if not isinstance(data, Mapping):
             msg = f"{where}: expected an object, got {type_name(data)}"
             raise InvalidDecisionData(msg)
         self.data = data
         self.where = where
+        self.levels = levels
 
     def fail(self, key: str, message: str) -> Any:
         msg = f"{self.where}.{key}: {message}"
@@ -248,7 +452,7 @@ class _Reader:
 
     def level(self, key: str, *, optional: bool = False) -> Level | None:
         value = self.get(key, (str, type(None)) if optional else str)
-        return None if value is None else _level(value, f"{self.where}.{key}")
+        return None if value is None else _level(value, f"{self.where}.{key}", self.levels)
 
     def strings(self, key: str) -> list[str]:
         values = self.get(key, list)
@@ -263,16 +467,16 @@ class _Reader:
         return (values[0], values[1])
 
 
-def _level(value: object, where: str) -> Level:
-    try:
-        return Level(value)
-    except ValueError:
-        msg = f"{where}: {shorten(value)} is not a level"
-        raise InvalidDecisionData(msg) from None
+def _level(value: object, where: str, levels: LevelSet) -> Level:
+    found = levels.get(value) if isinstance(value, str) else None
+    if found is None:
+        msg = f"{where}: {shorten(value)} is not a level; expected one of {', '.join(levels.ids)}"
+        raise InvalidDecisionData(msg)
+    return found
 
 
-def _reason(data: object, where: str) -> Reason:
-    reader = _Reader(data, where)
+def _reason(data: object, where: str, levels: LevelSet) -> Reason:
+    reader = _Reader(data, where, levels)
     facts = reader.get("facts", Mapping)
     return Reason(
         rule_id=reader.get("rule_id", str),
@@ -283,8 +487,8 @@ def _reason(data: object, where: str) -> Reason:
     )
 
 
-def _program(data: Mapping[str, Any]) -> Program:
-    reader = _Reader(data, "program")
+def _program(data: Mapping[str, Any], levels: LevelSet) -> Program:
+    reader = _Reader(data, "program", levels)
     return Program(
         level=reader.level("level"),  # type: ignore[arg-type]
         hours_per_week=reader.pair("hours_per_week"),
@@ -296,63 +500,5 @@ def _program(data: Mapping[str, Any]) -> Program:
 
 
 def _rulebase(data: Mapping[str, Any]) -> RulebaseInfo:
-    reader = _Reader(data, "rulebase")
+    reader = _Reader(data, "rulebase", LevelSet(()))
     return RulebaseInfo(name=reader.get("name", str), version=reader.get("version", str), sha256=reader.get("sha256", str))
-
-
-@attrs.frozen(init=False)
-class Assessment:
-    """A validated assessment: the known facts about one person.
-
-    Build one from a mapping or keyword arguments; every problem is reported at
-    once. Facts that are absent or ``None`` are unknown and are never guessed::
-
-        Assessment({"harm_risk": "none"}, addiction_severity="moderate")
-
-    Validation uses the shipped vocabulary; use :meth:`Engine.assessment` for an
-    organisation's own rule base.
-
-    Attributes:
-        facts: The known facts, in vocabulary order (read-only).
-
-    Raises:
-        InvalidAssessment: listing every problem, by fact name.
-
-    .. versionadded:: 1.0
-    """
-
-    facts: Mapping[str, FactValue] = attrs.field(hash=False)
-    _vocabulary: Vocabulary = attrs.field(eq=False, repr=False, hash=False)
-
-    def __init__(self, facts: Mapping[str, Any] | None = None, /, **more: Any) -> None:
-        from ._engine import Engine  # the default engine is built on first use
-
-        data: Any = {} if facts is None else facts
-        if more:
-            data = {**data, **more} if isinstance(data, Mapping) else data
-        vocabulary = Engine.default().vocabulary
-        self.__attrs_init__(MappingProxyType(vocabulary.validate(data)), vocabulary)
-
-    @classmethod
-    def _validated(cls, data: object, vocabulary: Vocabulary) -> Assessment:
-        self = cls.__new__(cls)
-        self.__attrs_init__(MappingProxyType(vocabulary.validate(data)), vocabulary)
-        return self
-
-    @classmethod
-    def from_mapping(cls, data: object, *, engine: Engine | None = None) -> Assessment:
-        """Validate ``data`` against ``engine``'s vocabulary (the shipped one by default)."""
-        from ._engine import Engine
-
-        return cls._validated(data, (engine or Engine.default()).vocabulary)
-
-    def __getitem__(self, name: str) -> FactValue:
-        return self.facts[name]
-
-    def get(self, name: str) -> FactValue | None:
-        """The fact's value, or None when it is unknown."""
-        return self.facts.get(name)
-
-    def to_dict(self) -> dict[str, FactValue]:
-        """The known facts as a plain dict, in vocabulary order."""
-        return dict(self.facts)

@@ -7,6 +7,8 @@ and each leaf is also a builtin, so callers can catch either::
     ├── InvalidAssessment   (also ValueError)    bad input facts
     ├── RuleBaseError       (also ValueError)    a rule base that is malformed or unsafe
     ├── InvalidDecisionData (also ValueError)    Decision.from_dict given malformed data
+    ├── UnknownLevel        (also LookupError    a level id the rule base does not declare
+    │                        and ValueError)
     └── EngineError         (also RuntimeError)  the rules engine failed; never bad input
 
 Both collect every problem they find and raise once, with each problem in
@@ -27,6 +29,7 @@ __all__ = [
     "LevelCareError",
     "RuleBaseError",
     "RuleProblem",
+    "UnknownLevel",
 ]
 
 
@@ -116,6 +119,13 @@ class InvalidDecisionData(LevelCareError, ValueError):
     """:meth:`levelcare.Decision.from_dict` was given data it cannot read.
 
     .. versionadded:: 1.0
+    """
+
+
+class UnknownLevel(LevelCareError, LookupError, ValueError):
+    """A level id that the rule base does not declare, such as ``engine.levels["detox"]``.
+
+    .. versionadded:: 1.1
     """
 
 

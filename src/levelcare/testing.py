@@ -34,11 +34,10 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from . import _conditions as cond
 from ._engine import Engine
-from ._levels import LEVELS, Level
-from ._model import COMPLETE, DATA_REQUIRED, Decision
-from ._vocabulary import CURRENT_LEVEL, Fact, FactValue, Vocabulary
+from ._model import COMPLETE, DATA_REQUIRED, Decision, Level
+from ._rulebase import _conditions as cond
+from ._rulebase._vocabulary import CURRENT_LEVEL, Fact, FactValue, Vocabulary
 from .exceptions import AssessmentProblem, InvalidAssessment
 
 __all__ = [
@@ -543,8 +542,8 @@ def check_emergency(assessment: Mapping[str, Any], engine: Engine | None = None)
     eng = _engine(engine)
     facts = dict(assessment)
     decision = eng.decide(facts)
-    top = LEVELS[-1]
-    if decision.emergency and decision.level is not top:
+    top = eng.levels.highest
+    if decision.emergency and decision.level != top:
         what = f"an emergency, but the level is {_range_text(decision)} rather than {top.value}"
         raise _fail("emergency implies the highest level", what, facts, decision)
 
@@ -715,7 +714,7 @@ def _seeds(engine: Engine) -> list[dict[str, Any]]:
     where no rule for a higher level hides a mistake.
     """
     seeds: list[dict[str, Any]] = [{}]
-    levels = [level.value for level in LEVELS]
+    levels = list(engine.levels.ids)
     for fact, ladder in _ladders(engine, {CURRENT_LEVEL: levels[-1]}):
         if fact == CURRENT_LEVEL or engine.vocabulary[fact].group == "clinical":
             seeds += [{fact: value} for value in ladder]

@@ -39,24 +39,14 @@ from typing import Any
 
 import attrs
 
-from . import _conditions as cond
-from ._analysis import Analysis
-from ._engine import Engine
-from ._levels import LEVELS, Level, Transition
-from ._model import RulebaseInfo
-from ._rulebase import (
-    RESERVED_NAMES,
-    Bridge,
-    Escalation,
-    Readiness,
-    Rule,
-    RuleBase,
-    _label,
-    default_location,
-    load,
-)
-from ._vocabulary import CURRENT_LEVEL, Fact, FactValue, Vocabulary, shorten, type_name
-from .exceptions import RuleBaseError
+from .._engine import Engine
+from .._model import Level, RulebaseInfo, Transition
+from .._rulebase import Bridge, Escalation, Readiness, Rule, RuleBase, default_location, load
+from .._rulebase import _conditions as cond
+from .._rulebase._loader import RESERVED_NAMES, _label
+from .._rulebase._vocabulary import CURRENT_LEVEL, Fact, FactValue, Vocabulary, shorten, type_name
+from .._semantics import Analysis, Placement
+from ..exceptions import RuleBaseError
 
 __all__ = ["Finding", "Severity", "VerificationReport", "check_command", "verify"]
 
@@ -574,8 +564,10 @@ class _Verifier:
     def __init__(self, rulebase: RuleBase) -> None:
         self.rb = rulebase
         self.vocabulary: Vocabulary = rulebase.vocabulary
-        self.analysis = Analysis(rulebase)
-        self.top = len(LEVELS) - 1
+        self.placement = Placement(rulebase)
+        self.levels = rulebase.levels
+        self.analysis = Analysis(self.placement)
+        self.top = len(self.levels) - 1
         self.findings: list[Finding] = []
         self.checked: dict[str, int] = {}
         self.contexts: dict[tuple[Level, Transition, bool], dict[str, Any]] = {}
@@ -635,16 +627,16 @@ class _Verifier:
             covered |= bits
         self.covered = covered
         fallback = any(rule.otherwise for rule in self.rb.rules)
-        # at_least[k]: the combinations whose indicated level is at least LEVELS[k].
+        # at_least[k]: the combinations whose indicated level is at least self.levels[k].
         self.at_least = [product.everything if fallback else covered]
-        for level in LEVELS[1:]:
+        for level in self.levels[1:]:
             bits = 0
             for rule, fired in zip(self.rb.criteria, self.fires):
                 if rule.level >= level:
                     bits |= fired
             self.at_least.append(bits)
         indicated = [0] * product.size
-        for k in range(1, len(LEVELS)):
+        for k in range(1, len(self.levels)):
             text = format(self.at_least[k], f"0{product.size}b")[::-1]
             indicated = [i + (ch == "1") for i, ch in zip(indicated, text)]
         self.indicated = indicated
@@ -662,18 +654,18 @@ class _Verifier:
             stride, radix = product.stride[name], len(product.cells[name])
             for position in range(radix - 1):
                 dropped = 0
-                for k in range(1, len(LEVELS)):
+                for k in range(1, len(self.levels)):
                     below = self.at_least[k] & product.mask(name, frozenset({position}))
                     dropped |= (below << stride) & ~self.at_least[k] & product.everything
                 for upper in _bits(dropped, product.size):
                     lower = upper - stride
                     before, after = self._clinical_pair(lower, name, position)
-                    levels = (LEVELS[indicated[lower]], LEVELS[indicated[upper]])
+                    levels = (self.levels[indicated[lower]], self.levels[indicated[upper]])
                     culprit = next(
                         (
                             rule
                             for rule, text in zip(self.rb.criteria, self.fired_text)
-                            if rule.level is levels[0] and text[lower] == "1" and text[upper] == "0"
+                            if rule.level == levels[0] and text[lower] == "1" and text[upper] == "0"
                         ),
                         None,
                     )
@@ -710,7 +702,7 @@ class _Verifier:
             self.pairs.setdefault((i, x), c)
         for c, i in enumerate(self.indicated):
             emergency = self.emergency_text[c] == "1"
-            key = (LEVELS[i], Transition.ADMIT, emergency)
+            key = (self.levels[i], Transition.ADMIT, emergency)
             if key not in self.contexts and self._decided(c):
                 self.contexts[key] = self.clinical.values(c)
 
@@ -723,35 +715,25 @@ class _Verifier:
     def _parts(self, current: Level, level: Level) -> list[tuple[Owner, cond.Condition]]:
         """What, besides the indicated level, makes the final level at least ``level``.
 
-        The engine's mechanism (``Engine._evaluate``; the same analysis as
-        ``Analysis.threshold``): an escalation that lifts to ``level`` or above;
-        and, at or below the current level, an unmet readiness sign (the person
-        stays) or a bridge whose floor is at least ``level``.
+        The placement mechanism's own parts; an unmet readiness sign is reported
+        as its readiness rule.
         """
-        parts: list[tuple[Owner, cond.Condition]] = []
-        for escalation in self.rb.escalations:
-            if min(current.rank + escalation.levels_above_current, self.top) >= level.rank:
-                parts.append((escalation, escalation.when))
-        if level <= current:
-            for readiness in self.rb.readiness:
-                if current in readiness.applies_to:
-                    parts += [(readiness, sign.unmet) for sign in readiness.signs]
-            for bridge in self.rb.bridges:
-                if current in bridge.applies_to and bridge.floor >= level:
-                    parts.append((bridge, cond.TRUE))
-        return parts
+        return [
+            (owner[0] if isinstance(owner, tuple) else owner, condition)
+            for owner, condition in self.placement.parts(current, level)
+        ]
 
     def _transitions(self) -> None:
         mechanism, progress = self.mechanism, self.progress
         width = progress.size
         full = progress.everything
-        self.checked["transitions"] = len(self.pairs) * width * len(LEVELS)
+        self.checked["transitions"] = len(self.pairs) * width * len(self.levels)
         # lifted[current][k]: mechanism combinations where the final level is at
-        # least LEVELS[k] whatever the indicated level (below k) is.
+        # least self.levels[k] whatever the indicated level (below k) is.
         self.lifted: list[list[int]] = []
-        for now in LEVELS:
+        for now in self.levels:
             row = [mechanism.everything]
-            for level in LEVELS[1:]:
+            for level in self.levels[1:]:
                 bits = 0
                 for _, condition in self._parts(now, level):
                     bits |= mechanism.evaluate(condition)
@@ -766,9 +748,9 @@ class _Verifier:
         for name in progress.names:
             stride, radix = mechanism.stride[name], len(mechanism.cells[name])
             for position in range(radix - 1):
-                for current in range(len(LEVELS)):
+                for current in range(len(self.levels)):
                     seen: set[int] = set()
-                    for k in range(1, len(LEVELS)):
+                    for k in range(1, len(self.levels)):
                         lifted = self.lifted[current][k]
                         below = lifted & mechanism.mask(name, frozenset({position}))
                         dropped = (below << stride) & ~lifted & mechanism.everything
@@ -780,9 +762,9 @@ class _Verifier:
                             seen.add(upper)
                             violations.append(self._progress_step(name, position, witness[1], current, upper - stride, upper))
         # current_level raised one step.
-        for current in range(len(LEVELS) - 1):
+        for current in range(len(self.levels) - 1):
             seen = set()
-            for k in range(1, len(LEVELS)):
+            for k in range(1, len(self.levels)):
                 dropped = self.lifted[current][k] & ~self.lifted[current + 1][k]
                 for combination in _bits(dropped, mechanism.size):
                     witness = self.lowest.get(combination // width)
@@ -803,9 +785,9 @@ class _Verifier:
             for (i, x, i_up, x_up), c in moves.items():
                 if i_up < i:
                     continue  # the indicated level itself drops; reported for admissions
-                for current in range(len(LEVELS)):
+                for current in range(len(self.levels)):
                     seen = set()
-                    for k in range(i_up + 1, len(LEVELS)):
+                    for k in range(i_up + 1, len(self.levels)):
                         dropped = slice_of(current, k, x) & ~slice_of(current, k, x_up)
                         for p in _bits(dropped, width):
                             if p in seen:
@@ -818,16 +800,16 @@ class _Verifier:
             if not self._decided(c):
                 continue
             emergency = self.emergency_text[c] == "1"
-            for current in range(len(LEVELS)):
-                rows = [full] + [full if i >= k else slice_of(current, k, x) for k in range(1, len(LEVELS))] + [0]
-                for j in range(len(LEVELS)):
+            for current in range(len(self.levels)):
+                rows = [full] + [full if i >= k else slice_of(current, k, x) for k in range(1, len(self.levels))] + [0]
+                for j in range(len(self.levels)):
                     exactly = rows[j] & ~rows[j + 1]
                     if not exactly:
                         continue
                     transition = (
                         Transition.STEP_UP if j > current else Transition.CONTINUE if j == current else Transition.STEP_DOWN
                     )
-                    self.contexts.setdefault((LEVELS[j], transition, emergency), self._assessment(c, current, _lowest(exactly)))
+                    self.contexts.setdefault((self.levels[j], transition, emergency), self._assessment(c, current, _lowest(exactly)))
 
     def level_of(self, facts: Mapping[str, Any]) -> Level:
         """The final level the passes computed for one complete assessment.
@@ -836,13 +818,13 @@ class _Verifier:
         """
         c = sum(self.analysis.cell_of(n, facts[n]) * self.clinical.stride[n] for n in self.clinical.names)
         if facts.get(CURRENT_LEVEL) is None:
-            return LEVELS[self.indicated[c]]
+            return self.levels[self.indicated[c]]
         p = sum(self.analysis.cell_of(n, facts[n]) * self.progress.stride[n] for n in self.progress.names)
-        return self._final(c, Level(facts[CURRENT_LEVEL]).rank, p)
+        return self._final(c, self.levels[facts[CURRENT_LEVEL]].rank, p)
 
     def _assessment(self, c: int, current: int, p: int) -> dict[str, Any]:
         facts = self.clinical.values(c)
-        facts[CURRENT_LEVEL] = LEVELS[current].value
+        facts[CURRENT_LEVEL] = self.levels[current].value
         facts.update(self.progress.values(p))
         return facts
 
@@ -851,10 +833,10 @@ class _Verifier:
         x = self.x_index[c]
         width = self.progress.size
         level = i
-        for k in range(i + 1, len(LEVELS)):
+        for k in range(i + 1, len(self.levels)):
             if (self.lifted[current][k] >> (x * width + p)) & 1:
                 level = k
-        return LEVELS[level]
+        return self.levels[level]
 
     def _culprit(
         self, level: Level, before: tuple[Level, Mapping[str, Any]], after: tuple[Level, Mapping[str, Any]]
@@ -874,16 +856,16 @@ class _Verifier:
         low, high = _edge_values(self.vocabulary[name], self.progress.cells[name], position)
         before[name], after[name] = low, high
         levels = (self._final(c, current, p_low), self._final(c, current, p_up))
-        culprit = self._culprit(levels[0], (LEVELS[current], before), (LEVELS[current], after))
-        return _Violation(culprit, name, before, after, levels, LEVELS[current])
+        culprit = self._culprit(levels[0], (self.levels[current], before), (self.levels[current], after))
+        return _Violation(culprit, name, before, after, levels, self.levels[current])
 
     def _current_violation(self, current: int, c: int, combination: int) -> _Violation:
         p = combination % self.progress.size
         before = self._assessment(c, current, p)
         after = self._assessment(c, current + 1, p)
         levels = (self._final(c, current, p), self._final(c, current + 1, p))
-        culprit = self._culprit(levels[0], (LEVELS[current], before), (LEVELS[current + 1], after))
-        return _Violation(culprit, CURRENT_LEVEL, before, after, levels, LEVELS[current])
+        culprit = self._culprit(levels[0], (self.levels[current], before), (self.levels[current + 1], after))
+        return _Violation(culprit, CURRENT_LEVEL, before, after, levels, self.levels[current])
 
     def _clinical_move(self, name: str, c: int, current: int, p: int) -> _Violation:
         position = self.clinical.digit(c, name)
@@ -893,8 +875,8 @@ class _Verifier:
         low, high = _edge_values(self.vocabulary[name], self.clinical.cells[name], position)
         before[name], after[name] = low, high
         levels = (self._final(c, current, p), self._final(up, current, p))
-        culprit = self._culprit(levels[0], (LEVELS[current], before), (LEVELS[current], after))
-        return _Violation(culprit, name, before, after, levels, LEVELS[current])
+        culprit = self._culprit(levels[0], (self.levels[current], before), (self.levels[current], after))
+        return _Violation(culprit, name, before, after, levels, self.levels[current])
 
     def _report_violations(self, violations: Sequence[_Violation]) -> None:
         groups: dict[tuple[str, str], list[_Violation]] = {}
@@ -941,16 +923,16 @@ class _Verifier:
             if not wrong:
                 continue
             c = _lowest(wrong)
-            level = LEVELS[self.indicated[c]] if self._decided(c) else None
+            level = self.levels[self.indicated[c]] if self._decided(c) else None
             where = f"the level is {level.value}" if level is not None else "no level is decided"
             self.findings.append(
                 _error(
                     EMERGENCY,
                     item.id,
                     item.file,
-                    f"when {item.id} declares an emergency, {where} instead of {LEVELS[-1].value}: "
+                    f"when {item.id} declares an emergency, {where} instead of {self.levels[-1].value}: "
                     f"a crisis response must come with the highest level. "
-                    f"Add a criterion for {LEVELS[-1].value} whose condition covers {item.id}'s.",
+                    f"Add a criterion for {self.levels[-1].value} whose condition covers {item.id}'s.",
                     counterexample=self.clinical.values(c),
                     count=wrong.bit_count(),
                 )
@@ -974,8 +956,8 @@ class _Verifier:
         reached: dict[Level, dict[str, Any]] = {}
         for (level, _, _), facts in self.contexts.items():
             reached.setdefault(level, facts)
-        for level in LEVELS:
-            if level in reached and level not in self.rb.programs:
+        for level in self.levels:
+            if level in reached and level.id not in self.rb.programs:
                 self.findings.append(
                     _error(
                         GAP,
@@ -990,7 +972,7 @@ class _Verifier:
     def _never_decides(self) -> None:
         for index, rule in enumerate(self.rb.criteria):
             fired = self.fires[index]
-            if not fired or rule.level is LEVELS[-1]:
+            if not fired or rule.level == self.levels.highest:
                 continue
             above = self.at_least[rule.level.rank + 1]
             if fired & ~above:
@@ -1031,16 +1013,16 @@ class _Verifier:
                             readiness.id,
                             readiness.file,
                             f"sign {number} of {readiness.id} can never be met, so no one ever steps down from "
-                            f"{_levels_text(readiness.applies_to)}: {_conflict(sign.when, vocabulary)}.",
+                            f"{_levels_text(self.levels, readiness.applies_to)}: {_conflict(sign.when, vocabulary)}.",
                         )
                     )
-            if all(level is LEVELS[0] for level in readiness.applies_to):
+            if all(level == self.levels.lowest for level in readiness.applies_to):
                 self.findings.append(
                     _error(
                         NEVER_FIRES,
                         readiness.id,
                         readiness.file,
-                        f"{readiness.id} can never fire: it applies only to {LEVELS[0].value}, and there is "
+                        f"{readiness.id} can never fire: it applies only to {self.levels[0].value}, and there is "
                         "no lower level to step down to.",
                     )
                 )
@@ -1065,7 +1047,7 @@ class _Verifier:
         """Services and considerations: is there a decision under which the condition can hold?"""
         every = [
             (level, transition, emergency)
-            for level in LEVELS
+            for level in self.levels
             for transition in Transition
             for emergency in (False, True)
         ]
@@ -1089,7 +1071,7 @@ class _Verifier:
                     NEVER_FIRES,
                     name,
                     file,
-                    f"{name} can never fire: it needs a decision with {_contexts_text(possible)}, "
+                    f"{name} can never fire: it needs a decision with {_contexts_text(possible, len(self.levels))}, "
                     "and no assessment leads to one.",
                 )
             )
@@ -1105,7 +1087,7 @@ class _Verifier:
             value = {"level": level.value, "transition": transition.value, "emergency": emergency}[condition.name]
             return cond.TRUE if value in condition.allowed else cond.FALSE
         if isinstance(condition, cond.ProgramAtom):
-            program = self.rb.programs.get(level)
+            program = self.rb.programs.get(level.id)
             if program is None:
                 return cond.FALSE
             minimum = program.hours_per_week[0] if condition.which == "hours" else program.days_per_week[0]
@@ -1116,11 +1098,11 @@ class _Verifier:
         return condition
 
 
-def _levels_text(levels: Iterable[Level]) -> str:
-    return ", ".join(level.value for level in LEVELS if level in set(levels))
+def _levels_text(order: Sequence[Level], levels: Iterable[Level]) -> str:
+    return ", ".join(level.id for level in order if level in set(levels))
 
 
-def _contexts_text(contexts: Sequence[tuple[Level, Transition, bool]]) -> str:
+def _contexts_text(contexts: Sequence[tuple[Level, Transition, bool]], every_level: int) -> str:
     """The decisions a condition needs, as briefly as they can be said."""
     levels = sorted({c[0] for c in contexts}, key=lambda level: level.rank)
     transitions = [t for t in Transition if any(c[1] is t for c in contexts)]
@@ -1128,7 +1110,7 @@ def _contexts_text(contexts: Sequence[tuple[Level, Transition, bool]]) -> str:
     product = {(a, b, e) for a in levels for b in transitions for e in flags}
     if product == set(contexts):
         parts = []
-        if len(levels) < len(LEVELS):
+        if len(levels) < every_level:
             parts.append("level " + " or ".join(level.value for level in levels))
         if len(transitions) < len(Transition):
             parts.append("transition " + " or ".join(t.value for t in transitions))

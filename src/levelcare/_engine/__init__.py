@@ -11,24 +11,14 @@ from typing import Any, ClassVar
 
 import attrs
 
-from . import _conditions as cond
-from ._analysis import Analysis
+from .._model import COMPLETE, DATA_REQUIRED, Decision, Level, LevelSet, Program, Reason, RulebaseInfo, Transition
+from .._rulebase import Emergency, Escalation, Rule, RuleBase, load, shipped
+from .._rulebase import _conditions as cond
+from .._rulebase._assessment import Assessment
+from .._rulebase._vocabulary import CURRENT_LEVEL, FactValue, Vocabulary, type_name
+from .._semantics import Analysis, Owner, Placement, Settled
+from ..exceptions import AssessmentProblem, InvalidAssessment, RuleBaseError, RuleProblem
 from ._durable import CompiledRuleset
-from ._levels import LEVELS, Level, Transition
-from ._model import COMPLETE, DATA_REQUIRED, Assessment, Decision, Program, Reason, RulebaseInfo
-from ._rulebase import (
-    Bridge,
-    Emergency,
-    Escalation,
-    Readiness,
-    Rule,
-    RuleBase,
-    Sign,
-    default_location,
-    load,
-)
-from ._vocabulary import CURRENT_LEVEL, FactValue, Vocabulary, type_name
-from .exceptions import AssessmentProblem, InvalidAssessment, RuleBaseError, RuleProblem
 
 Facts = Mapping[str, Any] | Assessment
 
@@ -38,15 +28,17 @@ class _Outcome:
     """What one evaluation of fully or partly filled facts decided, and why."""
 
     facts: Mapping[str, Any]
-    level: Level
-    transition: Transition
-    indicated: Level
+    settled: Settled
     indicated_rules: tuple[Rule, ...]
-    escalations: tuple[Escalation, ...]
-    unmet: tuple[tuple[Readiness, Sign], ...]
-    readiness: tuple[Readiness, ...]
-    bridge: Bridge | None
     emergencies: tuple[Emergency, ...]
+
+    @property
+    def level(self) -> Level:
+        return self.settled.level
+
+    @property
+    def transition(self) -> Transition:
+        return self.settled.transition
 
 
 @attrs.frozen
@@ -68,17 +60,10 @@ class _Tables:
     whole condition tree, and the rule base keeps every item alive.
     """
 
-    def __init__(self, rulebase: RuleBase, stage_one: Sequence[tuple[str, Any]]) -> None:
+    def __init__(self, rulebase: RuleBase) -> None:
         vocabulary = rulebase.vocabulary
         self.order = {fact.name: index for index, fact in enumerate(vocabulary.facts)}
-        self.fallback = rulebase.fallback
-        self.rule_ranks = tuple(item.level.rank if kind == "rule" else -1 for kind, item in stage_one)
-        self.unmet_ranks = tuple(
-            frozenset(level.rank for level in item[0].applies_to) if kind == "unmet" else frozenset()
-            for kind, item in stage_one
-        )
-        self.applying = tuple(tuple(r for r in rulebase.readiness if level in r.applies_to) for level in LEVELS)
-        self.bridges = tuple(next((b for b in rulebase.bridges if level in b.applies_to), None) for level in LEVELS)
+        self.wording = rulebase.wording
         self.notes = {
             kind: note
             for kind in (Transition.STEP_UP, Transition.CONTINUE)
@@ -92,7 +77,7 @@ class _Tables:
             for r in rulebase.readiness
         }
         criteria = rulebase.criteria
-        self.higher = tuple(self._higher(level, [r for r in criteria if r.level is level]) for level in LEVELS)
+        self.higher = tuple(self._higher(level, [r for r in criteria if r.level == level]) for level in rulebase.levels)
 
     def ordered(self, names: frozenset[str]) -> tuple[str, ...]:
         """The vocabulary facts in ``names``, in vocabulary order."""
@@ -101,12 +86,10 @@ class _Tables:
     def _higher(self, other: Level, criteria: list[Rule]) -> _HigherLevel:
         ids = ", ".join(r.id for r in criteria)
         if not criteria:
-            complete = incomplete = f"No criterion in this rule base requires {other.label}."
+            complete = incomplete = self.wording.say("no_criterion", level=other)
         else:
-            complete = f"None of the criteria for {other.label} holds ({ids})."
-            incomplete = (
-                f"None of the criteria for {other.label} ({ids}) can hold, whatever the unknown facts turn out to be."
-            )
+            complete = self.wording.say("none_holds", level=other, rules=ids)
+            incomplete = self.wording.say("none_can_hold", level=other, rules=ids)
         sources: list[str] = []
         for rule in criteria:
             sources.extend(s for s in rule.sources if s not in sources)
@@ -128,7 +111,8 @@ class Engine:
 
     def __init__(self, rulebase: RuleBase) -> None:
         self._rb = rulebase
-        self._analysis = Analysis(rulebase)
+        self._placement = Placement(rulebase)
+        self._analysis = Analysis(self._placement)
         # Stage one: everything that decides the level and the transition.
         self._stage_one: list[tuple[str, Any]] = []
         for rule in rulebase.criteria:
@@ -144,8 +128,10 @@ class Engine:
         # Stage two: services and considerations, read once the level is known.
         self._stage_two: list[tuple[str, Any]] = [("service", s) for s in rulebase.services]
         self._stage_two += [("consideration", c) for c in rulebase.considerations]
-        self._outcome = CompiledRuleset("outcome", [o.when for _, o in self._stage_two], rulebase.vocabulary)
-        self._tables = _Tables(rulebase, self._stage_one)
+        self._outcome = CompiledRuleset(
+            "outcome", [o.when for _, o in self._stage_two], rulebase.vocabulary, rulebase.levels.ids
+        )
+        self._tables = _Tables(rulebase)
 
     # --- construction ------------------------------------------------------
 
@@ -156,7 +142,7 @@ class Engine:
         if engine is None:
             with cls._default_lock:
                 if cls._default is None:
-                    cls._default = cls(load(default_location()))
+                    cls._default = cls(shipped())
                 engine = cls._default
         return engine
 
@@ -179,6 +165,14 @@ class Engine:
     def vocabulary(self) -> Vocabulary:
         """The facts this engine's rule base knows."""
         return self._rb.vocabulary
+
+    @property
+    def levels(self) -> LevelSet:
+        """The rule base's levels, least intensive first (``engine.levels["iop"]``).
+
+        .. versionadded:: 1.1
+        """
+        return self._rb.levels
 
     @property
     def rulebase(self) -> RulebaseInfo:
@@ -232,7 +226,7 @@ class Engine:
         return self._decide(known, as_of)
 
     def _decide(self, known: dict[str, FactValue], as_of: _dt.datetime | None) -> Decision:
-        current = Level(known[CURRENT_LEVEL]) if CURRENT_LEVEL in known else None
+        current = self._rb.levels[str(known[CURRENT_LEVEL])] if CURRENT_LEVEL in known else None
         unknown = [name for name in self._analysis.relevant(current) if name not in known]
         if unknown:
             low_fill, high_fill = self._analysis.fills(unknown)
@@ -248,7 +242,7 @@ class Engine:
         else:
             status, level, transition = DATA_REQUIRED, None, None
             missing = self._analysis.missing(known, current, unknown) or tuple(unknown)
-        program = self._rb.programs[span[1] if level is None else level]
+        program = self._rb.programs[(span[1] if level is None else level).id]
         reasons, decisive = self._reasons(low, known, emergencies, complete=level is not None)
         ruled_out = self._ruled_out(level, span, decisive, known, low)
         services, considerations = self._extras(known, level, transition, bool(emergencies), program)
@@ -269,63 +263,28 @@ class Engine:
         )
 
     def _evaluate(self, facts: Mapping[str, Any], current: Level | None) -> _Outcome:
-        """Run stage one on durable and apply the transition mechanism."""
-        tables = self._tables
+        """Run stage one on durable and settle the level with the placement mechanism."""
         stage_one = self._stage_one
-        rule_ranks = tables.rule_ranks
-        current_rank = -1 if current is None else current.rank
         rules: list[Rule] = []
-        ranks: list[int] = []
-        emergency_list: list[Emergency] = []
-        escalating: list[Escalation] = []
-        unmet_list: list[tuple[Readiness, Sign]] = []
+        emergencies: list[Emergency] = []
+        held: set[int] = set()
         for index in sorted(self._levels.holding(facts)):
             kind, item = stage_one[index]
             if kind == "rule":
                 rules.append(item)
-                ranks.append(rule_ranks[index])
             elif kind == "emergency":
-                emergency_list.append(item)
-            elif current is not None:
-                if kind == "escalation":
-                    escalating.append(item)
-                elif current_rank in tables.unmet_ranks[index]:
-                    unmet_list.append(item)
-        emergencies = tuple(emergency_list)
-        fallback = tables.fallback
-        top = max(ranks, default=fallback.level.rank)
-        indicated = LEVELS[top]
-        indicated_rules = tuple(r for r, rank in zip(rules, ranks, strict=True) if rank == top) or (fallback,)
-        if current is None:
-            return _Outcome(
-                facts, indicated, Transition.ADMIT, indicated, indicated_rules, (), (), (), None, emergencies
-            )
-        highest = len(LEVELS) - 1
-        raised, escalations = top, []
-        for escalation in escalating:
-            # Clamped to the range of levels: inpatient stays inpatient.
-            target = max(0, min(current_rank + escalation.levels_above_current, highest))
-            if target > top:
-                escalations.append(escalation)
-            raised = max(raised, target)
-        common = (indicated, indicated_rules, tuple(escalations))
-        if raised > current_rank:
-            return _Outcome(facts, LEVELS[raised], Transition.STEP_UP, *common, (), (), None, emergencies)
-        if raised == current_rank:
-            return _Outcome(facts, current, Transition.CONTINUE, *common, (), (), None, emergencies)
-        applying = tables.applying[current_rank]
-        if unmet_list:
-            unmet = tuple(unmet_list)
-            return _Outcome(facts, current, Transition.CONTINUE, *common, unmet, applying, None, emergencies)
-        bridge = tables.bridges[current_rank]
-        target = raised
-        if bridge is not None and bridge.floor.rank > target:
-            target = bridge.floor.rank
-        else:
-            bridge = None
-        if target >= current_rank:
-            return _Outcome(facts, current, Transition.CONTINUE, *common, (), applying, None, emergencies)
-        return _Outcome(facts, LEVELS[target], Transition.STEP_DOWN, *common, (), applying, bridge, emergencies)
+                emergencies.append(item)
+            elif kind == "escalation":
+                held.add(id(item))
+            else:
+                held.add(id(item[1]))
+
+        def holds(owner: Owner) -> bool:
+            return id(owner[1] if isinstance(owner, tuple) else owner) in held
+
+        indicated, indicated_rules = self._placement.indicated(rules)
+        settled = self._placement.settle(indicated, current, holds)
+        return _Outcome(facts, settled, indicated_rules, tuple(emergencies))
 
     # --- explaining --------------------------------------------------------
 
@@ -352,6 +311,7 @@ class Engine:
         """All reasons, most decisive first, and the ones that decided the level."""
         facts = outcome.facts
         level = outcome.level
+        settled = outcome.settled
         first: list[Reason] = [
             Reason(
                 rule_id=e.id,
@@ -365,16 +325,16 @@ class Engine:
         indicated = [
             self._rule_reason(r, r.level, facts, known) for r in outcome.indicated_rules if not r.otherwise or complete
         ]
-        escalated = [self._rule_reason(e, level, facts, known) for e in outcome.escalations]
+        escalated = [self._rule_reason(e, level, facts, known) for e in settled.escalations]
         unmet = [
             Reason(
                 rule_id=readiness.id,
                 level=level,
-                statement=f"Step-down held back; not yet met: {sign.statement}",
+                statement=self._tables.wording.say("step_down_held_back", sign=sign.statement),
                 facts={name: known.get(name) for name in self._tables.sign_facts[id(sign)]},
                 sources=readiness.sources,
             )
-            for readiness, sign in outcome.unmet
+            for readiness, sign in settled.unmet
         ]
         ready = [
             Reason(
@@ -384,16 +344,16 @@ class Engine:
                 facts={name: known.get(name) for name in self._tables.readiness_facts[id(r)]},
                 sources=r.sources,
             )
-            for r in outcome.readiness
+            for r in settled.readiness
         ]
-        bridge = outcome.bridge
+        bridge = settled.bridge
         bridged = (
             [Reason(rule_id=bridge.id, level=level, statement=bridge.statement, facts={}, sources=bridge.sources)]
             if bridge
             else []
         )
         note = None
-        if outcome.transition in (Transition.STEP_UP, Transition.CONTINUE) and not outcome.unmet:
+        if outcome.transition in (Transition.STEP_UP, Transition.CONTINUE) and not settled.unmet:
             transition_note = self._tables.notes.get(outcome.transition)
             if transition_note is not None:
                 facts_note = {CURRENT_LEVEL: known.get(CURRENT_LEVEL)}
@@ -408,7 +368,7 @@ class Engine:
         transition = outcome.transition
         if transition is Transition.ADMIT:
             decisive, rest = indicated, []
-        elif outcome.unmet:
+        elif settled.unmet:
             decisive, rest = unmet, indicated
         elif transition is Transition.STEP_DOWN:
             decisive, rest = (bridged, ready + indicated) if bridge else (indicated, ready)
@@ -418,8 +378,8 @@ class Engine:
             decisive, rest = indicated, notes
         if not complete:
             # Without a decided level, keep only what the known facts settle.
-            settled = [r for r in decisive + rest if r in indicated + escalated + unmet and _known(r, known)]
-            return tuple(first + settled), tuple(r for r in settled if r in decisive)
+            kept = [r for r in decisive + rest if r in indicated + escalated + unmet and _known(r, known)]
+            return tuple(first + kept), tuple(r for r in kept if r in decisive)
         return tuple(first + decisive + rest), tuple(decisive)
 
     def _ruled_out(
@@ -432,7 +392,7 @@ class Engine:
     ) -> tuple[Reason, ...]:
         ruled_out: list[Reason] = []
         low, high = (level.rank, level.rank) if level is not None else (span[0].rank, span[1].rank)
-        for other in LEVELS:
+        for other in self._rb.levels:
             rank = other.rank
             if low <= rank <= high:
                 continue
@@ -443,7 +403,7 @@ class Engine:
                         Reason(
                             rule_id=d.rule_id,
                             level=other,
-                            statement=f"{other.label[0].upper()}{other.label[1:]} is ruled out: {d.statement}",
+                            statement=self._tables.wording.say("ruled_out_below", level=other, statement=d.statement),
                             facts=d.facts,
                             sources=d.sources,
                         )
@@ -470,7 +430,7 @@ class Engine:
         program: Program,
     ) -> tuple[tuple[str, ...], tuple[Reason, ...]]:
         context = {
-            "level": None if level is None else level.value,
+            "level": None if level is None else level.id,
             "transition": None if transition is None else transition.value,
             "emergency": emergency,
             "hours_minimum": program.hours_per_week[0],
@@ -497,6 +457,7 @@ class Engine:
 
 
 def _condition(kind: str, item: Any) -> cond.Condition:
+    """The condition durable evaluates for one stage-one item (an unmet sign's negation)."""
     if kind == "unmet":
         return item[1].unmet  # type: ignore[no-any-return]
     return item.when  # type: ignore[no-any-return]

@@ -22,15 +22,21 @@ from typing import Any
 
 import attrs
 
-from ._levels import LEVELS, Transition
+from .._model import Transition
 from ._vocabulary import Fact, FactValue, Vocabulary, closest, shorten, type_name
 
 CONTEXT_NAMES = ("level", "transition", "emergency")
+# The values of the context a service or consideration may test; the level's
+# values are the rule base's own level ids.
 CONTEXT_DOMAINS: dict[str, tuple[Any, ...]] = {
-    "level": tuple(level.value for level in LEVELS),
     "transition": tuple(t.value for t in Transition),
     "emergency": (False, True),
 }
+
+
+def context_domain(name: str, levels: tuple[str, ...]) -> tuple[Any, ...]:
+    """The values context atom ``name`` may take in a rule base with these level ids."""
+    return levels if name == "level" else CONTEXT_DOMAINS[name]
 PROGRAM_MINIMUMS = ("hours", "days")
 _FACT_OPERATORS = ("is", "is_not", "one_of", "at_least", "at_most", "below_program_minimum")
 
@@ -95,7 +101,9 @@ class ConditionError(Exception):
 # --- parsing ------------------------------------------------------------------
 
 
-def parse(data: object, vocabulary: Vocabulary, *, context: bool, facts: Iterable[str]) -> Condition:
+def parse(
+    data: object, vocabulary: Vocabulary, *, context: bool, facts: Iterable[str], levels: tuple[str, ...] = ()
+) -> Condition:
     """Canonical form of a condition from a rule file.
 
     Args:
@@ -103,13 +111,14 @@ def parse(data: object, vocabulary: Vocabulary, *, context: bool, facts: Iterabl
         vocabulary: The rule base's facts.
         context: Whether level, transition, emergency and programme atoms are allowed.
         facts: Names of the facts this kind of rule may read.
+        levels: The rule base's level ids, which ``{ level = ... }`` may name.
 
     Raises:
         ConditionError: listing every problem in the condition.
     """
     problems: list[str] = []
     readable = frozenset(facts)
-    result = _parse(data, vocabulary, context, readable, problems, "when")
+    result = _parse(data, vocabulary, context, readable, problems, "when", levels)
     if problems:
         raise ConditionError(problems)
     return result
@@ -122,6 +131,7 @@ def _parse(
     readable: frozenset[str],
     problems: list[str],
     path: str,
+    levels: tuple[str, ...],
 ) -> Condition:
     if not isinstance(data, Mapping):
         problems.append(f"{path}: a condition is a table, got {type_name(data)}")
@@ -137,7 +147,7 @@ def _parse(
                 problems.append(f"{path}.{group}: expected a non-empty list of conditions")
                 return FALSE
             parsed = tuple(
-                _parse(item, vocabulary, context, readable, problems, f"{path}.{group}[{i}]")
+                _parse(item, vocabulary, context, readable, problems, f"{path}.{group}[{i}]", levels)
                 for i, item in enumerate(items)
             )
             return All(parsed) if group == "all" else Any_(parsed)
@@ -145,7 +155,7 @@ def _parse(
         if keys != {"not"}:
             problems.append(f"{path}: 'not' stands alone in its table, found {sorted(keys)}")
             return FALSE
-        inner = _parse(data["not"], vocabulary, context, readable, problems, f"{path}.not")
+        inner = _parse(data["not"], vocabulary, context, readable, problems, f"{path}.not", levels)
         return negate(inner, vocabulary)
     for name in CONTEXT_NAMES:
         if name in keys:
@@ -158,7 +168,7 @@ def _parse(
             if keys != {name}:
                 problems.append(f"{path}: '{name}' stands alone in its table, found {sorted(keys)}")
                 return FALSE
-            return _parse_context(name, data[name], problems, path)
+            return _parse_context(name, data[name], problems, path, levels)
     if "fact" in keys:
         return _parse_fact(data, vocabulary, context, readable, problems, path)
     problems.append(
@@ -169,8 +179,8 @@ def _parse(
     return FALSE
 
 
-def _parse_context(name: str, value: object, problems: list[str], path: str) -> Condition:
-    domain = CONTEXT_DOMAINS[name]
+def _parse_context(name: str, value: object, problems: list[str], path: str, levels: tuple[str, ...]) -> Condition:
+    domain = context_domain(name, levels)
     values = value if isinstance(value, list) else [value]
     allowed = set()
     for v in values:

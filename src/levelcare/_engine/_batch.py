@@ -23,10 +23,9 @@ from typing import IO, Any
 
 import attrs
 
-from ._engine import Engine
-from ._levels import LEVELS
-from ._model import STATUSES
-from .exceptions import AssessmentProblem, InvalidAssessment
+from .._model import STATUSES
+from ..exceptions import AssessmentProblem, InvalidAssessment
+from . import Engine
 
 __all__ = [
     "MAX_ASSESSMENT_BYTES",
@@ -274,6 +273,7 @@ def decide_chunks(
 class Summary:
     """Counts over a batch, for the closing report."""
 
+    level_ids: tuple[str, ...] = ()
     lines: int = 0
     invalid: int = 0
     emergency: int = 0
@@ -295,7 +295,7 @@ class Summary:
         line = "line" if self.lines == 1 else "lines"
         rows = [f"{self.lines} {line}: {decided} decided, {self.invalid} invalid"]
         rows.append("  status: " + ", ".join(f"{s} {self.statuses[s]}" for s in STATUSES))
-        levels = [f"{lvl.value} {self.levels[lvl.value]}" for lvl in LEVELS]
+        levels = [f"{lvl} {self.levels[lvl]}" for lvl in self.level_ids]
         rows.append("  level: " + ", ".join(levels) + f", none (data required) {self.levels['none']}")
         rows.append(f"  emergency: {self.emergency}")
         return "\n".join(rows)
@@ -326,7 +326,7 @@ def run(
     Returns:
         The counts for the closing summary.
     """
-    summary = Summary()
+    summary = Summary(engine.levels.ids)
     for chunk in decide_chunks(lines, engine, rules=rules, workers=workers):
         sink.write(chunk.output)
         for result in chunk.lines:

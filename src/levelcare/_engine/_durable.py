@@ -51,9 +51,9 @@ from typing import Any
 
 import durable_rules_engine as _engine
 
-from . import _conditions as cond
-from ._vocabulary import Vocabulary
-from .exceptions import EngineError
+from .._rulebase import _conditions as cond
+from .._rulebase._vocabulary import Vocabulary
+from ..exceptions import EngineError
 
 _NAMES = itertools.count()
 # Every ruleset alive in this process, for the fork handler at the end.
@@ -79,14 +79,20 @@ CONTEXT_FIELDS = {
 class CompiledRuleset:
     """A list of conditions compiled into one durable ruleset."""
 
-    def __init__(self, label: str, conditions: Sequence[cond.Condition], vocabulary: Vocabulary) -> None:
+    def __init__(
+        self,
+        label: str,
+        conditions: Sequence[cond.Condition],
+        vocabulary: Vocabulary,
+        levels: Sequence[str] = (),
+    ) -> None:
         self._vocabulary = vocabulary
         self._ranks = {
             fact.name: {(type(v), v): rank for rank, v in enumerate(fact.values)}
             for fact in vocabulary.facts
             if fact.finite
         }
-        self._level_ranks = {v: rank for rank, v in enumerate(cond.CONTEXT_DOMAINS["level"])}
+        self._level_ranks = {v: rank for rank, v in enumerate(levels)}
         self.size = len(conditions)
         # Conditions settled without the facts, and one durable rule per distinct
         # compiled test, each standing for every condition that compiled to it.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Iterable
 
-from ._model import Decision, Reason
-from ._rulebase import RuleBase
+from .._model import Decision, Reason
+from .._rulebase import RuleBase
 
 _WIDTH = 88
 _BANNER = "!" * 72

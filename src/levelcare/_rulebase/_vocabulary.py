@@ -6,60 +6,22 @@ kinds of fact (ordinal, boolean, integer, level) and how to check a value.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
-from .exceptions import AssessmentProblem, InvalidAssessment
+from .._model import FactValue
+from .._text import MAX_SHOWN as _MAX_SHOWN
+from .._text import closest, shorten, type_name
+from ..exceptions import AssessmentProblem, InvalidAssessment
 
-#: A known fact value: a string (ordinal or level), a bool or an int.
-FactValue = str | bool | int
+__all__ = ["CURRENT_LEVEL", "GROUPS", "KINDS", "NEEDS", "Fact", "FactValue", "Vocabulary", "closest", "shorten", "type_name"]
 
 GROUPS = ("clinical", "progress", "candidacy")
 KINDS = ("ordinal", "boolean", "integer", "level")
 NEEDS = ("increasing", "decreasing")
 CURRENT_LEVEL = "current_level"
-
-_MAX_SHOWN = 40
-
-
-def shorten(value: object) -> str:
-    """``repr`` of a user's value, cut so that a message never echoes long text."""
-    text = repr(value)
-    if len(text) > _MAX_SHOWN:
-        return text[: _MAX_SHOWN - 3] + "..."
-    return text
-
-
-def type_name(value: object) -> str:
-    """The JSON-ish name of a value's type, for error messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, Mapping):
-        return "object"
-    if isinstance(value, (list, tuple)):
-        return "array"
-    return type(value).__name__
-
-
-def closest(name: str, candidates: Any) -> str | None:
-    """The candidate most like ``name``, or None when there are none."""
-    names = list(candidates)
-    if not names:
-        return None
-    found = difflib.get_close_matches(name, names, n=1, cutoff=0.0)
-    return found[0] if found else None
-
 
 @attrs.frozen
 class Fact:

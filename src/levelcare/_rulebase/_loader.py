@@ -6,6 +6,8 @@ every problem at once as a :class:`~levelcare.RuleBaseError` naming the file and
 the rule.
 
 ``[rulebase]`` name, version, description
+``[wording]`` the templates of the sentences the engine writes itself
+``[[level]]`` id, label, description: the levels, least intensive first
 ``[[source]]`` id, title, covers
 ``[[fact]]`` the vocabulary (see ``vocabulary.toml``)
 ``[[rule]]`` id, level, statement, sources, and ``when`` or ``otherwise = true``
@@ -21,9 +23,11 @@ the rule.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
+import string
 import tomllib
 from collections.abc import Mapping
 from importlib import resources
@@ -33,9 +37,9 @@ from typing import Any
 
 import attrs
 
+from .._model import Level, LevelSet, Program, RulebaseInfo, Transition, _register_shipped
+from ..exceptions import RuleBaseError, RuleProblem
 from . import _conditions as cond
-from ._levels import LEVELS, Level, Transition
-from ._model import Program, RulebaseInfo
 from ._vocabulary import (
     CURRENT_LEVEL,
     GROUPS,
@@ -47,7 +51,6 @@ from ._vocabulary import (
     shorten,
     type_name,
 )
-from .exceptions import RuleBaseError, RuleProblem
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -57,6 +60,7 @@ RESERVED_NAMES = frozenset({"sid", "id"})
 
 _TABLES: dict[str, tuple[set[str], set[str]]] = {
     # table: (required keys, optional keys)
+    "level": ({"id", "label", "description"}, set()),
     "source": ({"id", "title"}, {"covers"}),
     "fact": ({"name", "group", "kind", "meaning", "sources"}, {"values", "minimum", "maximum", "need", "aliases"}),
     "rule": ({"id", "level", "statement", "sources"}, {"when", "otherwise"}),
@@ -70,6 +74,37 @@ _TABLES: dict[str, tuple[set[str], set[str]]] = {
     "consideration": ({"id", "statement", "sources", "when"}, set()),
 }
 _RULEBASE_KEYS = ({"name", "version"}, {"description"})
+_SINGLE_TABLES = ("rulebase", "wording")
+#: The sentences the engine writes itself, and the fields each template may use.
+WORDING_FIELDS: dict[str, frozenset[str]] = {
+    "ruled_out_below": frozenset({"level", "Level", "statement"}),
+    "none_holds": frozenset({"level", "Level", "rules"}),
+    "none_can_hold": frozenset({"level", "Level", "rules"}),
+    "no_criterion": frozenset({"level", "Level"}),
+    "step_down_held_back": frozenset({"sign"}),
+}
+_LEVEL_ID = re.compile(r"^[a-z][a-z0-9_-]*$")
+
+
+@attrs.frozen
+class Wording:
+    """The rule base's templates for the sentences the engine writes itself.
+
+    Each is a ``str.format`` template; ``{level}`` is a level's label and
+    ``{Level}`` the same with a capital first letter.
+    """
+
+    ruled_out_below: str
+    none_holds: str
+    none_can_hold: str
+    no_criterion: str
+    step_down_held_back: str
+
+    def say(self, key: str, *, level: Level | None = None, **fields: str) -> str:
+        template: str = getattr(self, key)
+        if level is not None:
+            fields = {"level": level.label, "Level": level.label[:1].upper() + level.label[1:], **fields}
+        return template.format(**fields)
 
 
 @attrs.frozen
@@ -172,6 +207,8 @@ class RuleBase:
 
     info: RulebaseInfo
     description: str
+    levels: LevelSet
+    wording: Wording
     vocabulary: Vocabulary
     sources: tuple[Source, ...]
     rules: tuple[Rule, ...]
@@ -180,7 +217,7 @@ class RuleBase:
     transitions: tuple[TransitionNote, ...]
     readiness: tuple[Readiness, ...]
     bridges: tuple[Bridge, ...]
-    programs: Mapping[Level, Program]
+    programs: Mapping[str, Program]
     services: tuple[Service, ...]
     considerations: tuple[Consideration, ...]
     location: str
@@ -197,12 +234,25 @@ class RuleBase:
         return next((t for t in self.transitions if t.kind is kind), None)
 
 
+@functools.cache
+def shipped() -> RuleBase:
+    """The rule base shipped inside the package, loaded once (not compiled)."""
+    return load(default_location())
+
+
+def _shipped_levels() -> LevelSet:
+    return shipped().levels
+
+
+_register_shipped(_shipped_levels)
+
+
 def default_location() -> Traversable:
     """The rule base shipped inside the package (or, in a source checkout, ``rules/``)."""
     packaged = resources.files("levelcare").joinpath("rules")
     if packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parents[2] / "rules"
+    return Path(__file__).resolve().parents[3] / "rules"
 
 
 class _Collector:
@@ -230,8 +280,8 @@ def load(location: Traversable | str | Path) -> RuleBase:
         raise RuleBaseError(problems.problems)
 
     tables: dict[str, list[tuple[str, dict[str, Any]]]] = {name: [] for name in _TABLES}
-    headers: list[tuple[str, dict[str, Any]]] = []
-    content: dict[str, list[Any]] = {name: [] for name in ["rulebase", *_TABLES]}
+    singles: dict[str, list[tuple[str, dict[str, Any]]]] = {name: [] for name in _SINGLE_TABLES}
+    content: dict[str, list[Any]] = {name: [] for name in [*_SINGLE_TABLES, *_TABLES]}
     for file in files:
         try:
             data = tomllib.loads(file.read_text(encoding="utf-8"))
@@ -239,12 +289,12 @@ def load(location: Traversable | str | Path) -> RuleBase:
             problems.add(file.name, "", f"not valid TOML: {error}")
             continue
         for key, value in data.items():
-            if key == "rulebase":
+            if key in _SINGLE_TABLES:
                 if isinstance(value, dict):
-                    headers.append((file.name, value))
-                    content["rulebase"].append(value)
+                    singles[key].append((file.name, value))
+                    content[key].append(value)
                 else:
-                    problems.add(file.name, "rulebase", "[rulebase] must be a table")
+                    problems.add(file.name, key, f"[{key}] must be a table")
             elif key in _TABLES:
                 if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
                     problems.add(file.name, key, f"write [[{key}]] tables, not a single value")
@@ -252,18 +302,20 @@ def load(location: Traversable | str | Path) -> RuleBase:
                 tables[key].extend((file.name, item) for item in value)
                 content[key].extend(value)
             else:
-                hint = closest(key, ["rulebase", *_TABLES])
+                hint = closest(key, [*_SINGLE_TABLES, *_TABLES])
                 problems.add(file.name, key, f"unknown table {key!r}; did you mean {hint!r}?")
 
     for name, (required, optional) in _TABLES.items():
         for file_name, item in tables[name]:
             _check_keys(problems, file_name, name, item, required, optional)
 
-    info, description = _load_header(problems, headers, content)
+    info, description = _load_header(problems, singles["rulebase"], content)
+    wording = _load_wording(problems, singles["wording"])
+    levels = _load_levels(problems, tables["level"])
     sources = _load_sources(problems, tables["source"])
     source_ids = {s.id for s in sources}
-    vocabulary = _load_vocabulary(problems, tables["fact"], source_ids)
-    loader = _ItemLoader(problems, vocabulary, source_ids)
+    vocabulary = _load_vocabulary(problems, tables["fact"], source_ids, levels)
+    loader = _ItemLoader(problems, vocabulary, source_ids, levels)
     rules = tuple(r for r in (loader.rule(f, t) for f, t in tables["rule"]) if r)
     emergencies = tuple(r for r in (loader.emergency(f, t) for f, t in tables["emergency"]) if r)
     escalations = tuple(r for r in (loader.escalation(f, t) for f, t in tables["escalation"]) if r)
@@ -274,13 +326,15 @@ def load(location: Traversable | str | Path) -> RuleBase:
     services = tuple(r for r in (loader.service(f, t) for f, t in tables["service"]) if r)
     considerations = tuple(r for r in (loader.consideration(f, t) for f, t in tables["consideration"]) if r)
     loader.check_ids(tables)
-    _check_structure(problems, rules, transitions, escalations, readiness, bridges, vocabulary, tables)
+    _check_structure(problems, levels, rules, transitions, escalations, readiness, bridges, vocabulary, tables)
 
-    if problems.problems:
+    if problems.problems or wording is None:
         raise RuleBaseError(problems.problems)
     return RuleBase(
         info=info,
         description=description,
+        levels=levels,
+        wording=wording,
         vocabulary=vocabulary,
         sources=sources,
         rules=rules,
@@ -337,6 +391,66 @@ def _load_header(
     return RulebaseInfo(name=str(name or ""), version=str(version or ""), sha256=digest), str(description)
 
 
+def _load_wording(problems: _Collector, found: list[tuple[str, dict[str, Any]]]) -> Wording | None:
+    if len(found) != 1:
+        where = ", ".join(f for f, _ in found) or "rulebase.toml"
+        keys = ", ".join(WORDING_FIELDS)
+        problems.add(where, "wording", f"exactly one [wording] table is needed ({keys}), found {len(found)}")
+        return None
+    file, table = found[0]
+    _check_keys(problems, file, "wording", table, set(WORDING_FIELDS), set())
+    ok = set(table) == set(WORDING_FIELDS)
+    for key, allowed in WORDING_FIELDS.items():
+        template = table.get(key)
+        if key not in table:
+            continue
+        if not isinstance(template, str) or not template.strip():
+            problems.add(file, "wording", f"{key} must be a non-empty sentence")
+            ok = False
+            continue
+        try:
+            used = {field for _, field, _, _ in string.Formatter().parse(template) if field is not None}
+        except ValueError as error:
+            problems.add(file, "wording", f"{key} is not a valid template ({error}); write {{{{ for a literal brace")
+            ok = False
+            continue
+        wrong = sorted(used - allowed)
+        if wrong:
+            fields = ", ".join("{" + f + "}" for f in sorted(allowed))
+            problems.add(file, "wording", f"{key} uses {{{shorten(wrong[0])[1:-1]}}}; it may use {fields}")
+            ok = False
+    return Wording(**{k: str(table[k]).strip() for k in WORDING_FIELDS}) if ok else None
+
+
+def _load_levels(problems: _Collector, items: list[tuple[str, dict[str, Any]]]) -> LevelSet:
+    levels: list[Level] = []
+    seen: set[str] = set()
+    for file, item in items:
+        lid, label, description = item.get("id"), item.get("label"), item.get("description")
+        where = _label("level", item)
+        if not isinstance(lid, str) or not _LEVEL_ID.match(lid):
+            problems.add(file, where, f"a level id is a short lower-case name such as 'iop', got {shorten(lid)}")
+            continue
+        if lid in seen:
+            problems.add(file, lid, "duplicate level id")
+            continue
+        seen.add(lid)
+        if not isinstance(label, str) or not label.strip():
+            problems.add(file, lid, "label must be a non-empty string")
+            continue
+        if not isinstance(description, str) or not description.strip():
+            problems.add(file, lid, "description must be a one-line sentence")
+            continue
+        levels.append(Level(id=lid, label=label.strip(), rank=len(levels), description=description.strip()))
+    if len(items) < 2:
+        problems.add(
+            "levels",
+            "",
+            f"a rule base declares at least two [[level]] tables, least intensive first; found {len(items)}",
+        )
+    return LevelSet(levels)
+
+
 def _load_sources(problems: _Collector, items: list[tuple[str, dict[str, Any]]]) -> tuple[Source, ...]:
     seen: set[str] = set()
     sources = []
@@ -369,7 +483,7 @@ def _check_sources(problems: _Collector, file: str, label: str, value: object, k
 
 
 def _load_vocabulary(
-    problems: _Collector, items: list[tuple[str, dict[str, Any]]], source_ids: set[str]
+    problems: _Collector, items: list[tuple[str, dict[str, Any]]], source_ids: set[str], levels: LevelSet
 ) -> Vocabulary:
     facts: list[Fact] = []
     seen: set[str] = set()
@@ -401,7 +515,7 @@ def _load_vocabulary(
             problems.add(file, name, "meaning must be a non-empty string")
             ok = False
         sources = _check_sources(problems, file, name, item.get("sources"), source_ids)
-        values, minimum, maximum, need = _fact_domain(problems, file, name, item, kind, group)
+        values, minimum, maximum, need = _fact_domain(problems, file, name, item, kind, group, levels)
         aliases = item.get("aliases", [])
         if not isinstance(aliases, list) or not all(isinstance(a, str) and _NAME.match(a) for a in aliases):
             problems.add(file, name, "aliases must be a list of snake_case names")
@@ -430,7 +544,13 @@ def _load_vocabulary(
 
 
 def _fact_domain(
-    problems: _Collector, file: str, name: str, item: Mapping[str, Any], kind: object, group: object
+    problems: _Collector,
+    file: str,
+    name: str,
+    item: Mapping[str, Any],
+    kind: object,
+    group: object,
+    levels: LevelSet,
 ) -> tuple[tuple[Any, ...], int | None, int | None, str | None]:
     values = item.get("values")
     if kind == "integer":
@@ -462,9 +582,9 @@ def _fact_domain(
     elif kind == "level":
         if name != CURRENT_LEVEL:
             problems.add(file, name, f"only {CURRENT_LEVEL!r} may be of kind 'level'")
-        if values != [level.value for level in LEVELS]:
-            expected = ", ".join(repr(level.value) for level in LEVELS)
-            problems.add(file, name, f"a level fact lists exactly {expected}, in that order")
+        if values != list(levels.ids):
+            expected = ", ".join(repr(i) for i in levels.ids)
+            problems.add(file, name, f"a level fact lists exactly the declared [[level]] ids, {expected}, in that order")
             return (), None, None, None
     else:
         if not all(isinstance(v, str) and _NAME.match(v) for v in values):
@@ -479,8 +599,9 @@ def _fact_domain(
 
 
 class _ItemLoader:
-    def __init__(self, problems: _Collector, vocabulary: Vocabulary, source_ids: set[str]) -> None:
+    def __init__(self, problems: _Collector, vocabulary: Vocabulary, source_ids: set[str], levels: LevelSet) -> None:
         self.problems = problems
+        self.levels = levels
         self.vocabulary = vocabulary
         self.source_ids = source_ids
         clinical = [f.name for f in vocabulary.group("clinical")]
@@ -507,19 +628,22 @@ class _ItemLoader:
 
     def _when(self, file: str, label: str, data: object, *, context: bool, facts: list[str]) -> cond.Condition | None:
         try:
-            return cond.parse(data, self.vocabulary, context=context, facts=facts)
+            return cond.parse(data, self.vocabulary, context=context, facts=facts, levels=self.levels.ids)
         except cond.ConditionError as error:
             for message in error.problems:
                 self.problems.add(file, label, message)
             return None
 
     def _level(self, file: str, label: str, value: object, key: str = "level") -> Level | None:
-        try:
-            return Level(value)
-        except ValueError:
-            options = ", ".join(repr(level.value) for level in LEVELS)
-            self.problems.add(file, label, f"{key} {shorten(value)} is not a level; use one of {options}")
-            return None
+        found = self.levels.get(value) if isinstance(value, str) else None
+        if found is None:
+            options = ", ".join(repr(i) for i in self.levels.ids)
+            hint = closest(value, self.levels.ids) if isinstance(value, str) else None
+            suggestion = f"; did you mean {hint!r}?" if hint else ""
+            self.problems.add(
+                file, label, f"{key} {shorten(value)} is not a declared [[level]]; use one of {options}{suggestion}"
+            )
+        return found
 
     def _levels(self, file: str, label: str, value: object) -> frozenset[Level] | None:
         if not isinstance(value, list) or not value:
@@ -586,7 +710,7 @@ class _ItemLoader:
     def readiness(self, file: str, item: Mapping[str, Any]) -> Readiness | None:
         common = self._common(file, "readiness", item)
         label = _label("readiness", item)
-        applies = frozenset(LEVELS[1:]) if "from" not in item else self._levels(file, label, item["from"])
+        applies = frozenset(self.levels[1:]) if "from" not in item else self._levels(file, label, item["from"])
         signs_data = item.get("signs")
         if not isinstance(signs_data, list) or not signs_data:
             self.problems.add(file, label, "signs must be a non-empty list of { statement, when } tables")
@@ -615,14 +739,14 @@ class _ItemLoader:
         applies = self._levels(file, label, item.get("from"))
         floor = self._level(file, label, item.get("floor"), "floor")
         if applies is not None and floor is not None and any(level <= floor for level in applies):
-            self.problems.add(file, label, f"floor {floor.value!r} must be below every level in from")
+            self.problems.add(file, label, f"floor {floor.id!r} must be below every level in from")
             return None
         if common is None or applies is None or floor is None:
             return None
         return Bridge(common[0], common[1], common[2], applies, floor, file)
 
-    def programs(self, items: list[tuple[str, dict[str, Any]]]) -> dict[Level, Program]:
-        found: dict[Level, Program] = {}
+    def programs(self, items: list[tuple[str, dict[str, Any]]]) -> dict[str, Program]:
+        found: dict[str, Program] = {}
         for file, item in items:
             label = _label("program", item)
             level = self._level(file, label, item.get("level"))
@@ -639,10 +763,10 @@ class _ItemLoader:
                 continue
             if level is None or hours is None or days is None or not sources:
                 continue
-            if level in found:
-                self.problems.add(file, label, f"a second [[program]] for {level.value!r}")
+            if level.id in found:
+                self.problems.add(file, label, f"a second [[program]] for {level.id!r}")
                 continue
-            found[level] = Program(
+            found[level.id] = Program(
                 level=level,
                 hours_per_week=hours,
                 days_per_week=days,
@@ -650,10 +774,10 @@ class _ItemLoader:
                 recommended_minimum_days=minimum,
                 sources=sources,
             )
-        for level in LEVELS:
-            if level not in found and not any(_label("program", i) == level.value for _, i in items):
-                self.problems.add("programs", level.value, f"no [[program]] for {level.value!r}")
-        return {level: found[level] for level in LEVELS if level in found}
+        for level in self.levels:
+            if level.id not in found and not any(_label("program", i) == level.id for _, i in items):
+                self.problems.add("programs", level.id, f"no [[program]] for {level.id!r}")
+        return {level.id: found[level.id] for level in self.levels if level.id in found}
 
     def _pair(self, file: str, label: str, value: object, key: str, top: int) -> tuple[int, int] | None:
         if (
@@ -707,6 +831,7 @@ class _ItemLoader:
 
 def _check_structure(
     problems: _Collector,
+    levels: LevelSet,
     rules: tuple[Rule, ...],
     transitions: tuple[TransitionNote, ...],
     escalations: tuple[Escalation, ...],
@@ -723,8 +848,8 @@ def _check_structure(
             where, "", f"exactly one [[rule]] needs otherwise = true (the level when no criterion holds), found {len(declared)}"
         )
     for rule in fallbacks:
-        if rule.level is not LEVELS[0]:
-            problems.add(rule.file, rule.id, f"the otherwise rule must be at the lowest level, {LEVELS[0].value!r}")
+        if levels and rule.level != levels.lowest:
+            problems.add(rule.file, rule.id, f"the otherwise rule must be at the lowest level, {levels.lowest.id!r}")
     kinds: dict[Transition, str] = {}
     for note in transitions:
         if note.kind in kinds:
@@ -734,7 +859,7 @@ def _check_structure(
     for bridge in bridges:
         for level in bridge.applies_to:
             if level in seen:
-                problems.add(bridge.file, bridge.id, f"{level.value!r} already has a bridge ({seen[level]})")
+                problems.add(bridge.file, bridge.id, f"{level.id!r} already has a bridge ({seen[level]})")
             seen[level] = bridge.id
     in_treatment = bool(escalations or readiness or bridges or transitions)
     if in_treatment and CURRENT_LEVEL not in vocabulary:

@@ -26,10 +26,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from . import _conditions as cond
-from ._levels import LEVELS, Level
-from ._rulebase import RuleBase
-from ._vocabulary import CURRENT_LEVEL, Fact
+from .._model import Level
+from .._rulebase import _conditions as cond
+from .._rulebase._vocabulary import CURRENT_LEVEL, Fact
+from ._placement import Placement
 
 Term = dict[str, frozenset[int]]
 
@@ -37,7 +37,9 @@ Term = dict[str, frozenset[int]]
 class Analysis:
     """Cells, fills and ``missing`` for one rule base."""
 
-    def __init__(self, rulebase: RuleBase) -> None:
+    def __init__(self, placement: Placement) -> None:
+        rulebase = placement.rulebase
+        self._placement = placement
         self._rulebase = rulebase
         vocabulary = rulebase.vocabulary
         self.clinical = tuple(f.name for f in vocabulary.group("clinical"))
@@ -50,7 +52,7 @@ class Analysis:
         for name in self.clinical + self.progress:
             fact = vocabulary[name]
             self.cells[name] = _cells(fact, conditions) if fact.kind == "integer" else fact.values
-        self._thresholds: dict[Level | None, list[tuple[int, list[Term]]]] = {}
+        self._thresholds: dict[str | None, list[tuple[int, list[Term]]]] = {}
 
     def relevant(self, current: Level | None) -> tuple[str, ...]:
         """The facts that can matter: clinical, and progress when in treatment."""
@@ -91,24 +93,13 @@ class Analysis:
         return tuple(n for n in self.relevant(current) if n in found)
 
     def _threshold_terms(self, current: Level | None) -> list[tuple[int, list[Term]]]:
-        cached = self._thresholds.get(current)
+        key = None if current is None else current.id
+        cached = self._thresholds.get(key)
         if cached is None:
-            cached = [(k, self._dnf(self.threshold(current, LEVELS[k]))) for k in range(1, len(LEVELS))]
-            self._thresholds[current] = cached
+            levels = self._placement.levels
+            cached = [(k, self._dnf(self._placement.at_least(current, levels[k]))) for k in range(1, len(levels))]
+            self._thresholds[key] = cached
         return cached
-
-    def threshold(self, current: Level | None, level: Level) -> cond.Condition:
-        """The condition under which the final level is at least ``level``."""
-        rb = self._rulebase
-        parts: list[cond.Condition] = [r.when for r in rb.criteria if r.level >= level]
-        if current is not None:
-            top = len(LEVELS) - 1
-            parts += [e.when for e in rb.escalations if min(current.rank + e.levels_above_current, top) >= level.rank]
-            if level <= current:
-                parts += [s.unmet for r in rb.readiness if current in r.applies_to for s in r.signs]
-                if any(current in b.applies_to and b.floor >= level for b in rb.bridges):
-                    parts.append(cond.TRUE)
-        return cond.Any_(tuple(parts))
 
     def _dnf(self, condition: cond.Condition) -> list[Term]:
         if isinstance(condition, cond.Any_):

@@ -11,10 +11,11 @@ import re
 from collections.abc import Iterable, Sequence
 from xml.sax.saxutils import escape as _xml_escape
 
-from . import _conditions as cond
-from ._levels import LEVELS, Level, Transition
-from ._rulebase import Rule, RuleBase
-from ._vocabulary import FactValue, Vocabulary
+from .._model import Level, Transition
+from .._rulebase import Rule, RuleBase
+from .._rulebase import _conditions as cond
+from .._rulebase._vocabulary import FactValue, Vocabulary
+from .._semantics import Placement
 
 __all__ = [
     "condition_text",
@@ -68,7 +69,7 @@ def _alternatives(words: Sequence[str], joiner: str = "or") -> str:
 # --- conditions ------------------------------------------------------------------
 
 
-def condition_text(condition: cond.Condition, vocabulary: Vocabulary) -> str:
+def condition_text(condition: cond.Condition, vocabulary: Vocabulary, levels: Sequence[str] = ()) -> str:
     """A canonical condition as one line of Markdown a clinician can read.
 
     Ordinal sets are named by their shortest faithful form: a single value, "at
@@ -77,21 +78,22 @@ def condition_text(condition: cond.Condition, vocabulary: Vocabulary) -> str:
     Args:
         condition: A parsed, canonical condition.
         vocabulary: The rule base's facts, for need order and ranges.
+        levels: The rule base's level ids, least intensive first, for level tests.
 
     Returns:
         Markdown text, with fact names and values in code spans.
     """
-    return _text(condition, vocabulary, nested=False)
+    return _text(condition, vocabulary, tuple(levels), nested=False)
 
 
-def _text(condition: cond.Condition, vocabulary: Vocabulary, *, nested: bool) -> str:
+def _text(condition: cond.Condition, vocabulary: Vocabulary, levels: tuple[str, ...], *, nested: bool) -> str:
     if isinstance(condition, (cond.All, cond.Any_)):
         if not condition.items:
             return "always" if isinstance(condition, cond.All) else "never"
         if len(condition.items) == 1:
-            return _text(condition.items[0], vocabulary, nested=nested)
+            return _text(condition.items[0], vocabulary, levels, nested=nested)
         joiner = " and " if isinstance(condition, cond.All) else " or "
-        text = joiner.join(_text(item, vocabulary, nested=True) for item in condition.items)
+        text = joiner.join(_text(item, vocabulary, levels, nested=True) for item in condition.items)
         return f"({text})" if nested else text
     if isinstance(condition, cond.ValueAtom):
         return f"{_code(condition.fact)} {_value_phrase(condition, vocabulary)}"
@@ -101,7 +103,7 @@ def _text(condition: cond.Condition, vocabulary: Vocabulary, *, nested: bool) ->
         relation = "is below" if condition.below else "is at least"
         unit = _PROGRAM_UNITS.get(condition.which, condition.which)
         return f"{_code(condition.fact)} {relation} the level's programme minimum of {unit}"
-    return _context_phrase(condition)
+    return _context_phrase(condition, levels)
 
 
 def _value_phrase(atom: cond.ValueAtom, vocabulary: Vocabulary) -> str:
@@ -145,8 +147,8 @@ def _range_phrase(atom: cond.RangeAtom, vocabulary: Vocabulary) -> str:
     return _alternatives(parts) if parts else "is never any value"
 
 
-def _context_phrase(atom: cond.ContextAtom) -> str:
-    domain = cond.CONTEXT_DOMAINS[atom.name]
+def _context_phrase(atom: cond.ContextAtom, levels: tuple[str, ...]) -> str:
+    domain = cond.context_domain(atom.name, levels) if levels else tuple(sorted(atom.allowed, key=str))
     allowed = [d for d in domain if d in atom.allowed]
     if atom.name == "emergency":
         if allowed == [True]:
@@ -164,8 +166,8 @@ def _sources(ids: Iterable[str]) -> str:
     return ", ".join(_code(s) for s in ids)
 
 
-def _when_line(condition: cond.Condition, vocabulary: Vocabulary) -> str:
-    return f"- **When:** {condition_text(condition, vocabulary)}"
+def _when_line(condition: cond.Condition, vocabulary: Vocabulary, levels: Sequence[str] = ()) -> str:
+    return f"- **When:** {condition_text(condition, vocabulary, levels)}"
 
 
 def _header(rulebase: RuleBase, title: str) -> list[str]:
@@ -256,10 +258,11 @@ def rules_markdown(rulebase: RuleBase, *, title: str = "Rules reference") -> str
         for emergency in rulebase.emergencies:
             lines += ["", f"### {emergency.id}", "", _md(emergency.statement), ""]
             lines += [_when_line(emergency.when, vocabulary), f"- **Sources:** {_sources(emergency.sources)}"]
-    for level in reversed(LEVELS):
-        rules = [r for r in rulebase.rules if r.level is level]
-        program = rulebase.programs.get(level)
-        lines += ["", f"## {level.label[0].upper()}{level.label[1:]} (`{level.value}`)", ""]
+    for level in reversed(rulebase.levels):
+        rules = [r for r in rulebase.rules if r.level == level]
+        program = rulebase.programs.get(level.id)
+        lines += ["", f"## {level.label[0].upper()}{level.label[1:]} (`{level.id}`)", ""]
+        lines += [_md(level.description), ""]
         if program is not None:
             lines.append(_program_sentence(program.hours_per_week, program.days_per_week))
             lines.append("")
@@ -332,10 +335,10 @@ def _programmes_section(rulebase: RuleBase) -> list[str]:
         "| level | hours a week | days a week | typical length | recommended minimum | sources |",
         "|---|---|---|---|---|---|",
     ]
-    for level, program in rulebase.programs.items():
+    for program in rulebase.programs.values():
         minimum = "" if program.recommended_minimum_days is None else f"{program.recommended_minimum_days} days"
         lines.append(
-            f"| {level.label} | {_span(program.hours_per_week)} | {_span(program.days_per_week)} "
+            f"| {program.level.label} | {_span(program.hours_per_week)} | {_span(program.days_per_week)} "
             f"| {_md(program.typical_length)} | {minimum} | {_sources(program.sources)} |"
         )
     return lines
@@ -354,7 +357,7 @@ def _services_section(rulebase: RuleBase) -> list[str]:
         "|---|---|---|",
     ]
     for service in rulebase.services:
-        when = condition_text(service.when, rulebase.vocabulary)
+        when = condition_text(service.when, rulebase.vocabulary, rulebase.levels.ids)
         lines.append(f"| {_code(service.name)} | {when} | {_sources(service.sources)} |")
     return lines
 
@@ -371,7 +374,10 @@ def _considerations_section(rulebase: RuleBase) -> list[str]:
     ]
     for item in rulebase.considerations:
         lines += ["", f"### {item.id}", "", _md(item.statement), ""]
-        lines += [_when_line(item.when, rulebase.vocabulary), f"- **Sources:** {_sources(item.sources)}"]
+        lines += [
+            _when_line(item.when, rulebase.vocabulary, rulebase.levels.ids),
+            f"- **Sources:** {_sources(item.sources)}",
+        ]
     return lines
 
 
@@ -415,27 +421,12 @@ def _sources_section(rulebase: RuleBase) -> list[str]:
 
 
 def level_moves(rulebase: RuleBase) -> tuple[list[tuple[Level, Level]], list[tuple[Level, Level]]]:
-    """Which step-ups and step-downs the rule base can produce.
-
-    A level can be stepped up to when a criterion requires it or an escalation
-    reaches it; a level can be stepped down to when the rules can indicate it (or a
-    bridge floors at it) and no bridge from the current level floors above it.
+    """Which step-ups and step-downs the rule base can produce (the placement mechanism's moves).
 
     Returns:
         ``(step_ups, step_downs)``, each a list of ``(current, target)`` pairs.
     """
-    indicated = {r.level for r in rulebase.rules}
-    top = len(LEVELS) - 1
-    ups = []
-    for current in LEVELS:
-        raised = {LEVELS[min(current.rank + e.levels_above_current, top)] for e in rulebase.escalations}
-        ups += [(current, t) for t in LEVELS if t > current and (t in indicated or t in raised)]
-    downs = []
-    for current in LEVELS:
-        floors = [b.floor for b in rulebase.bridges if current in b.applies_to]
-        floor = max(floors, default=LEVELS[0])
-        downs += [(current, t) for t in LEVELS if floor <= t < current and (t in indicated or t in floors)]
-    return ups, downs
+    return Placement(rulebase).moves()
 
 
 def levels_svg(rulebase: RuleBase) -> str:
@@ -448,10 +439,12 @@ def levels_svg(rulebase: RuleBase) -> str:
     Returns:
         A standalone SVG document.
     """
-    width, box_w, box_h, gap = 880, 150, 78, 60
-    left = (width - (len(LEVELS) * box_w + (len(LEVELS) - 1) * gap)) // 2
+    levels = rulebase.levels
+    box_w, box_h, gap = 150, 78, 60
+    width = max(880, len(levels) * (box_w + gap) - gap + 40)
+    left = (width - (len(levels) * box_w + (len(levels) - 1) * gap)) // 2
     box_top = 190
-    centre = {lvl: left + i * (box_w + gap) + box_w // 2 for i, lvl in enumerate(LEVELS)}
+    centre = {lvl: left + i * (box_w + gap) + box_w // 2 for i, lvl in enumerate(levels)}
     ups, downs = level_moves(rulebase)
     legend = _legend(rulebase)
     deepest = max((c.rank - t.rank for c, t in downs), default=0)
@@ -495,7 +488,7 @@ def levels_svg(rulebase: RuleBase) -> str:
     for current, target in downs:
         bottom = box_top + box_h
         out.append(_arc(centre[current], centre[target], bottom, current.rank - target.rank, 1, down_colour, "down"))
-    for level in LEVELS:
+    for level in levels:
         x = centre[level] - box_w // 2
         out.append(
             f'<rect x="{x}" y="{box_top}" width="{box_w}" height="{box_h}" rx="10" '
@@ -505,7 +498,7 @@ def levels_svg(rulebase: RuleBase) -> str:
             f'<text x="{centre[level]}" y="{box_top + 30}" text-anchor="middle" font-size="17" '
             f'font-weight="bold">{_xml(level.label)}</text>'
         )
-        program = rulebase.programs.get(level)
+        program = rulebase.programs.get(level.id)
         if program is not None:
             out.append(
                 f'<text x="{centre[level]}" y="{box_top + 52}" text-anchor="middle" font-size="12">'

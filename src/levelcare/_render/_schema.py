@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._model import RulebaseInfo
-from ._vocabulary import Fact, Vocabulary
+from .._model import RulebaseInfo
+from .._rulebase._vocabulary import Fact, Vocabulary
 
 __all__ = ["DIALECT", "assessment_schema"]
 
