@@ -126,12 +126,12 @@ def test_each_severity_decides_its_own_level_with_every_other_level_explained(ge
         assert Decision_round_trip(decision, engine)
 
 
-def Decision_round_trip(decision: levelcare.Decision, engine: Engine) -> bool:  # noqa: N802 - reads as a claim
+def Decision_round_trip(decision: levelcare.Decision, engine: Engine) -> bool:
     return levelcare.Decision.from_dict(decision.to_dict(), levels=engine.levels) == decision
 
 
 def test_unknown_facts_give_the_range_and_what_is_missing(generated: tuple[int, Engine]) -> None:
-    n, engine = generated
+    _, engine = generated
     decision = engine.decide({})
     assert decision.status == "data-required"
     assert decision.level is None

@@ -228,20 +228,26 @@ class Engine:
     def _decide(self, known: dict[str, FactValue], as_of: _dt.datetime | None) -> Decision:
         current = self._rb.levels[str(known[CURRENT_LEVEL])] if CURRENT_LEVEL in known else None
         unknown = [name for name in self._analysis.relevant(current) if name not in known]
+        levels = self._rb.levels
+        missing: tuple[str, ...] = ()
         if unknown:
-            low_fill, high_fill = self._analysis.fills(unknown)
-            low = self._evaluate({**known, **low_fill}, current)
-            high = self._evaluate({**known, **high_fill}, current)
+            answer = self._analysis.analyse(known, current, unknown)
+            # The reasons are read from one completion at the bottom of the range:
+            # every unknown at its lowest need, unless the rule base lowers the
+            # level as need rises, when the analysis supplies one that reaches it.
+            low = self._evaluate({**known, **self._analysis.fills(unknown)}, current)
+            if low.level.rank != answer.low:
+                low = self._evaluate({**known, **self._analysis.completion(known, current, answer.low)}, current)
+            span = (levels[answer.low], levels[answer.high])
+            missing = tuple(answer.missing)
         else:
-            low = high = self._evaluate(known, current)
-        span = (low.level, high.level) if low.level.rank <= high.level.rank else (high.level, low.level)
+            low = self._evaluate(known, current)
+            span = (low.level, low.level)
         emergencies = tuple(e for e in low.emergencies if _settled(e.when, low.facts, known))
-        missing: tuple[str, ...]
         if span[0] == span[1]:
             status, level, transition, missing = COMPLETE, span[0], low.transition, ()
         else:
             status, level, transition = DATA_REQUIRED, None, None
-            missing = self._analysis.missing(known, current, unknown) or tuple(unknown)
         program = self._rb.programs[(span[1] if level is None else level).id]
         reasons, decisive = self._reasons(low, known, emergencies, complete=level is not None)
         ruled_out = self._ruled_out(level, span, decisive, known, low)
