@@ -140,6 +140,27 @@ BROKEN = [
      ("iop.toml", "rules", "unknown table 'rules'; did you mean 'rule'?")),
     ("no fallback rule", "outpatient.toml", "otherwise = true", "when = { fact = \"harm_risk\", is = \"none\" }",
      ("(all files)", "", "exactly one [[rule]] needs otherwise = true")),
+    # Levels are declared in levels.toml; every other mention is checked against them.
+    ("undeclared bridge floor", "transitions.toml", 'floor = "iop"', 'floor = "intensive"',
+     ("transitions.toml", "TR-5", "floor 'intensive' is not a declared [[level]]; use one of 'outpatient', 'iop', 'php', 'inpatient'; did you mean 'inpatient'?")),
+    ("undeclared readiness level", "transitions.toml", 'from = ["iop"]', 'from = ["IOP"]',
+     ("transitions.toml", "TR-6", "from 'IOP' is not a declared [[level]]")),
+    ("undeclared programme level", "programs.toml", 'level = "php"', 'level = "day"',
+     ("programs.toml", "day", "level 'day' is not a declared [[level]]")),
+    ("undeclared level in a service", "services.toml", '{ level = ["iop", "outpatient"] }', '{ level = ["iop", "op"] }',
+     ("services.toml", "sober_living_referral", "level: 'op' is not one of 'outpatient', 'iop', 'php', 'inpatient'")),
+    ("current_level out of step with the levels", "vocabulary.toml", 'values = ["outpatient", "iop", "php", "inpatient"]', 'values = ["outpatient", "php", "iop", "inpatient"]',
+     ("vocabulary.toml", "current_level", "a level fact lists exactly the declared [[level]] ids, 'outpatient', 'iop', 'php', 'inpatient', in that order")),
+    ("duplicate level id", "levels.toml", 'id = "php"', 'id = "iop"',
+     ("levels.toml", "iop", "duplicate level id")),
+    ("level id not a short name", "levels.toml", 'id = "php"', 'id = "Partial Hospital"',
+     ("levels.toml", "Partial Hospital", "a level id is a short lower-case name such as 'iop', got 'Partial Hospital'")),
+    ("level without a description", "levels.toml", 'description = "Care around the clock in a residential or hospital setting."\n', "",
+     ("levels.toml", "inpatient", "[[level]] is missing 'description'")),
+    ("unknown field in a wording template", "rulebase.toml", "holds ({rules}).", "holds ({rule_ids}).",
+     ("rulebase.toml", "wording", "none_holds uses {rule_ids}; it may use {Level}, {level}, {rules}")),
+    ("wording template missing", "rulebase.toml", 'no_criterion = "No criterion in this rule base requires {level}."\n', "",
+     ("rulebase.toml", "wording", "[wording] is missing 'no_criterion'")),
 ]
 
 
@@ -149,6 +170,16 @@ def test_each_mistake_is_named_with_file_and_rule(rules: Path, file: str, old: s
     patch(rules, file, old, new)
     found = problems(rules)
     assert any(f == expected[0] and r == expected[1] and expected[2] in m for f, r, m in found), found
+
+
+def test_a_rule_base_needs_two_levels_and_its_wording(rules: Path) -> None:
+    """Without levels.toml and [wording] the loader says what to declare, and nothing names a level."""
+    (rules / "levels.toml").unlink()
+    text = (rules / "rulebase.toml").read_text(encoding="utf-8")
+    (rules / "rulebase.toml").write_text(text[: text.index("[wording]")], encoding="utf-8")
+    found = problems(rules)
+    assert ("levels", "", "a rule base declares at least two [[level]] tables, least intensive first; found 0") in found
+    assert any(r == "wording" and "exactly one [wording] table is needed" in m for _, r, m in found), found
 
 
 def test_every_problem_is_reported_at_once(rules: Path) -> None:

@@ -353,14 +353,17 @@ def load(location: Traversable | str | Path) -> RuleBase:
 def _check_keys(
     problems: _Collector, file: str, table: str, item: Mapping[str, Any], required: set[str], optional: set[str]
 ) -> None:
-    label = _label(table, item)
+    # [rulebase] and [wording] are single tables; the others are arrays of tables.
+    single = table in _SINGLE_TABLES
+    label = table if single else _label(table, item)
+    header = f"[{table}]" if single else f"[[{table}]]"
     for key in sorted(required - set(item)):
         if table == "rule" and key == "when":
             continue
-        problems.add(file, label, f"[[{table}]] is missing {key!r}")
+        problems.add(file, label, f"{header} is missing {key!r}")
     for key in sorted(set(item) - required - optional):
         hint = closest(key, required | optional)
-        problems.add(file, label, f"unknown key {key!r} in [[{table}]]; did you mean {hint!r}?")
+        problems.add(file, label, f"unknown key {key!r} in {header}; did you mean {hint!r}?")
 
 
 def _label(table: str, item: Mapping[str, Any]) -> str:
