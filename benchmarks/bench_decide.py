@@ -40,8 +40,8 @@ from typing import Any
 import durable.engine
 
 import levelcare
-from levelcare._rulebase import _conditions as cond
 from levelcare._engine import Engine, _condition
+from levelcare._rulebase import _conditions as cond
 from levelcare._rulebase import default_location
 
 # Targets (see docs/performance.md).

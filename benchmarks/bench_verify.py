@@ -34,10 +34,8 @@ import sys
 import time
 
 import levelcare
-from levelcare._rulebase import _conditions as cond
-from levelcare._semantics._unknowns import Analysis
 from levelcare._engine import Engine
-from levelcare._levels import LEVELS
+from levelcare._rulebase import _conditions as cond
 from levelcare._rulebase import default_location
 from levelcare._rulebase._vocabulary import CURRENT_LEVEL
 
@@ -60,7 +58,7 @@ def time_verify(rounds: int) -> list[float]:
 def time_yardstick(engine: Engine, limit: int | None) -> tuple[float, int]:
     """Seconds for the indicated level of every clinical combination, in plain Python."""
     rulebase = engine._rb
-    analysis = Analysis(rulebase)
+    analysis = engine._analysis
     names = analysis.clinical
     combinations = itertools.product(*(analysis.cells[n] for n in names))
     if limit is not None:
@@ -69,20 +67,20 @@ def time_yardstick(engine: Engine, limit: int | None) -> tuple[float, int]:
     start = time.perf_counter()
     for values in combinations:
         facts = dict(zip(names, values))
-        max((r.level for r in rulebase.criteria if cond.holds(r.when, facts)), default=LEVELS[0])
+        max((r.level for r in rulebase.criteria if cond.holds(r.when, facts)), default=rulebase.levels.lowest)
         count += 1
     return time.perf_counter() - start, count
 
 
 def time_decide(engine: Engine, samples: int) -> float:
     """Seconds per ``decide`` on complete assessments, half of them in treatment."""
-    analysis = Analysis(engine._rb)
+    analysis = engine._analysis
     rng = random.Random(1)
     assessments = []
     for i in range(samples):
         facts = {n: rng.choice(analysis.cells[n]) for n in analysis.clinical}
         if i % 2:
-            facts[CURRENT_LEVEL] = rng.choice(LEVELS).value
+            facts[CURRENT_LEVEL] = rng.choice(engine.levels).id
             facts.update({n: rng.choice(analysis.cells[n]) for n in analysis.progress})
         assessments.append(facts)
     start = time.perf_counter()
@@ -98,10 +96,10 @@ def main() -> int:
     rounds, samples, limit = (1, 200, 5_000) if args.quick else (5, 2_000, None)
 
     engine = Engine.default()
-    analysis = Analysis(engine._rb)
+    analysis = engine._analysis
     clinical = math.prod(len(analysis.cells[n]) for n in analysis.clinical)
     progress = math.prod(len(analysis.cells[n]) for n in analysis.progress)
-    composed = clinical * len(LEVELS) * progress
+    composed = clinical * len(engine.levels) * progress
 
     version = importlib.metadata.version("levelcare")
     print(f"levelcare {version} on Python {platform.python_version()}, {os.cpu_count()} CPUs")

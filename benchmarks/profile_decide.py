@@ -25,14 +25,14 @@ from typing import Any
 from levelcare._engine import Engine
 
 STEPS = (
-    ("decide", "_engine.py", "decide"),
-    ("  validate the facts", "_vocabulary.py", "validate"),
-    ("  stage one + transitions (_evaluate)", "_engine.py", "_evaluate"),
-    ("  reasons (_reasons)", "_engine.py", "_reasons"),
-    ("  ruled out (_ruled_out)", "_engine.py", "_ruled_out"),
-    ("  services, considerations (_extras)", "_engine.py", "_extras"),
-    ("  durable evaluations (holding)", "_durable.py", "holding"),
-    ("    writing the fact (encode)", "_durable.py", "encode"),
+    ("decide", "_engine/__init__.py", "decide"),
+    ("  validate the facts", "_rulebase/_vocabulary.py", "validate"),
+    ("  stage one + transitions (_evaluate)", "_engine/__init__.py", "_evaluate"),
+    ("  reasons (_reasons)", "_engine/__init__.py", "_reasons"),
+    ("  ruled out (_ruled_out)", "_engine/__init__.py", "_ruled_out"),
+    ("  services, considerations (_extras)", "_engine/__init__.py", "_extras"),
+    ("  durable evaluations (holding)", "_engine/_durable.py", "holding"),
+    ("    writing the fact (encode)", "_engine/_durable.py", "encode"),
 )
 
 
