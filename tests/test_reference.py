@@ -286,7 +286,7 @@ def test_diagram_is_svg_with_a_box_per_level_and_an_arc_per_move(tmp_path: Path)
 
 DOCS = RULES_DIR.parent / "docs"
 # Pages whose console examples are pasted output of the levelcare command.
-CONSOLE_PAGES = ["quickstart.md", "concepts.md", "cli.md"]
+CONSOLE_PAGES = ["quickstart.md", "concepts.md", "cli.md", "writing-your-rules.md"]
 _CONSOLE = re.compile(r"```console\n\$ (?P<command>[^\n]*)\n(?P<output>.*?)```", re.DOTALL)
 _HASH = re.compile(r"\b[0-9a-f]{64}\b")
 

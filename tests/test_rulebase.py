@@ -206,6 +206,23 @@ def test_missing_programme_is_reported(rules: Path) -> None:
     assert any("no [[program]] for 'php'" in m for _, _, m in found)
 
 
+def test_a_wrong_current_level_is_one_problem(rules: Path) -> None:
+    """A current_level that does not list the levels is reported once, not again as missing."""
+    patch(rules, "vocabulary.toml", 'values = ["outpatient", "iop", "php", "inpatient"]', 'values = ["outpatient", "iop"]')
+    found = problems(rules)
+    assert [(f, r) for f, r, _ in found] == [("vocabulary.toml", "current_level")]
+    assert "lists exactly the declared [[level]] ids" in found[0][2]
+
+
+def test_transitions_without_current_level_are_reported(rules: Path) -> None:
+    text = (rules / "vocabulary.toml").read_text(encoding="utf-8")
+    start = text.index('[[fact]]\nname = "current_level"')
+    end = text.index("[[fact]]", start + 1)
+    (rules / "vocabulary.toml").write_text(text[:start] + text[end:], encoding="utf-8")
+    found = problems(rules)
+    assert ("vocabulary", "current_level", "transition rules need a 'current_level' fact of kind 'level'") in found
+
+
 @pytest.mark.parametrize("where", ["/no/such/folder", 42])
 def test_bad_location(where: object, tmp_path: Path) -> None:
     """A missing folder or a non-path is a RuleBaseError, not an OSError or TypeError."""

@@ -865,5 +865,7 @@ def _check_structure(
                 problems.add(bridge.file, bridge.id, f"{level.id!r} already has a bridge ({seen[level]})")
             seen[level] = bridge.id
     in_treatment = bool(escalations or readiness or bridges or transitions)
-    if in_treatment and CURRENT_LEVEL not in vocabulary:
+    # A current_level fact that is declared but wrong has its own problem already.
+    declared_current = any(item.get("name") == CURRENT_LEVEL for _, item in tables["fact"])
+    if in_treatment and CURRENT_LEVEL not in vocabulary and not declared_current:
         problems.add("vocabulary", CURRENT_LEVEL, f"transition rules need a {CURRENT_LEVEL!r} fact of kind 'level'")
