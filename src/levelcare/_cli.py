@@ -228,6 +228,88 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return check_command(args.rules_dir if args.rules_dir is not None else args.rules, args.json)
 
 
+# --- override -------------------------------------------------------------------------
+
+
+def _cmd_override(args: argparse.Namespace) -> int:
+    # Imported when used, like the verifier: no other command needs it.
+    import datetime as dt
+
+    from ._adapters._overrides import PlacementOverride, nearest_available
+    from .exceptions import InvalidOverride
+
+    engine = Engine(_rulebase(args.rules))
+    source = "standard input" if args.file == "-" else args.file
+    try:
+        facts = _batch.facts_of(_batch.parse_assessment(_read_input(args.file)))
+        decision = engine.decide(facts)
+    except (_batch.InputError, InvalidAssessment) as error:
+        raise _InputError(source, error.problems) from None
+    if decision.level is None:
+        _stderr(f"{source}: no level is indicated until more is known: {', '.join(decision.missing)}")
+        return EXIT_DATA_REQUIRED
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    try:
+        if args.available is not None:
+            if args.reason:
+                problem = AssessmentProblem("--reason", "--available records service-not-available itself")
+                raise _InputError("override", [problem])
+            offered = [part.strip() for part in args.available.split(",") if part.strip()]
+            record = nearest_available(decision, offered, engine, facts=facts, recorded_at=now)
+            if record is None:
+                _stderr(f"{decision.level.id} is available: nothing to override")
+                return EXIT_DECIDED
+        else:
+            record = PlacementOverride.create(
+                engine,
+                decision=decision,
+                facts=facts,
+                received=args.received,
+                reasons=args.reason or [],
+                text=args.text,
+                recorded_at=now,
+            )
+    except InvalidOverride as error:
+        raise _InputError("override", error.problems) from None
+    text = json.dumps(record.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    if args.output in (None, "-"):
+        sys.stdout.write(text)
+    else:
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as error:
+            msg = f"cannot write {args.output}: {error.strerror or error}"
+            raise LevelCareError(msg) from None
+    return EXIT_DECIDED
+
+
+def _add_override(commands: Any, common: argparse.ArgumentParser) -> None:
+    from ._adapters._overrides import REASONS
+
+    override = commands.add_parser(
+        "override",
+        parents=[common],
+        help="record the level a person received instead of the level indicated",
+        description="Decide an assessment and write a JSON record of a placement override: the level indicated, "
+        "the level received and why, linked to the rule base (sha256) and to the facts (a digest). "
+        "Exit code 3 when the assessment indicates no level yet.",
+    )
+    override.add_argument("file", metavar="FILE", help="JSON file of facts, or - for standard input")
+    received = override.add_mutually_exclusive_group(required=True)
+    received.add_argument("--received", metavar="LEVEL", help="the level the person received")
+    received.add_argument(
+        "--available",
+        metavar="LEVEL,...",
+        help="the levels that can be offered: place at the nearest more intensive one (service-not-available)",
+    )
+    override.add_argument(
+        "--reason", action="append", choices=list(REASONS), help="why (repeatable): " + ", ".join(REASONS)
+    )
+    override.add_argument("--text", default="", help="free text (required with --reason other)")
+    override.add_argument("-o", "--output", metavar="OUT.json", help="write the record here instead of standard output")
+    override.set_defaults(run=_cmd_override)
+
+
 # --- the parser -------------------------------------------------------------------------
 
 
@@ -325,6 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("rules_dir", metavar="RULES_DIR", nargs="?", help="the rule base folder (default: shipped)")
     check.add_argument("--json", action="store_true", help="print the findings as JSON")
     check.set_defaults(run=_cmd_check)
+    _add_override(commands, common)
     return parser
 
 
