@@ -310,6 +310,67 @@ def _add_override(commands: Any, common: argparse.ArgumentParser) -> None:
     override.set_defaults(run=_cmd_override)
 
 
+# --- serve ----------------------------------------------------------------------------
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        from ._adapters import cdshooks
+    except ImportError as error:
+        msg = f'levelcare serve needs the server extra (pip install "levelcare[server]"): {error.name} is missing'
+        raise LevelCareError(msg) from None
+    engine = Engine(_rulebase(args.rules))
+    loopback = cdshooks.is_loopback(args.host)
+    if args.no_auth and not loopback:
+        msg = f"--no-auth is for local use only; {args.host} is not a loopback address: configure --issuer instead"
+        raise LevelCareError(msg)
+    issuers: dict[str, tuple[Any, ...]] = {}
+    for entry in args.issuer or []:
+        iss, sep, path = entry.partition("=")
+        if not sep or not iss or not path:
+            msg = f"--issuer: expected ISS=KEYFILE, got {entry[:40]!r}"
+            raise LevelCareError(msg)
+        issuers[iss] = issuers.get(iss, ()) + cdshooks.load_keys(path)
+    if not issuers and not args.no_auth and not loopback:
+        msg = f"serving on {args.host} needs authentication: give --issuer ISS=KEYFILE for each client"
+        raise LevelCareError(msg)
+    auth = bool(issuers) and not args.no_auth
+    if not auth:
+        _stderr("JWT authentication is off: for local use only")
+    config = cdshooks.ServiceConfig(
+        public_url=args.public_url or f"http://{args.host}:{args.port}",
+        issuers=issuers,
+        auth=auth,
+        sink=cdshooks.JsonLinesSink(args.feedback),
+        fhir_version=args.fhir_version,
+    )
+    cdshooks.serve(engine, config, host=args.host, port=args.port)
+    return EXIT_DECIDED
+
+
+def _add_serve(commands: Any, common: argparse.ArgumentParser) -> None:
+    serve = commands.add_parser(
+        "serve",
+        parents=[common],
+        help="run the CDS Hooks service",
+        description="Run a CDS Hooks 2.0 service (patient-view) that answers with the level of care as a card. "
+        "Requests must carry a JWT from a configured issuer; on a loopback host without --issuer, or with "
+        "--no-auth, authentication is off. Needs the server extra.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="port (default: 8080)")
+    serve.add_argument("--public-url", metavar="URL", help="the URL clients call, for the JWT aud check")
+    serve.add_argument(
+        "--issuer", action="append", metavar="ISS=KEYFILE", help="accept JWTs from ISS signed with the PEM or JWKS keys"
+    )
+    serve.add_argument("--no-auth", action="store_true", help="turn JWT authentication off (loopback hosts only)")
+    serve.add_argument(
+        "--feedback", default="levelcare-feedback.jsonl", metavar="FILE", help="JSON Lines file for feedback"
+    )
+    serve.add_argument("--fhir-version", choices=["R5", "R4"], default="R5", help="FHIR version of returned resources")
+    serve.set_defaults(run=_cmd_serve)
+
+
 # --- the parser -------------------------------------------------------------------------
 
 
@@ -408,6 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print the findings as JSON")
     check.set_defaults(run=_cmd_check)
     _add_override(commands, common)
+    _add_serve(commands, common)
     return parser
 
 
