@@ -224,6 +224,18 @@ def test_a_partial_assessment_gives_a_warning_card(service: str, engine: Engine,
     assert len(model.dataRequirement) == len(decision.missing)
 
 
+@pytest.mark.parametrize("example", ["iop-relapse-worsening", "iop-graduating"])
+def test_a_transition_names_the_current_level(service: str, engine: Engine, keys: Keys, example: str) -> None:
+    facts = example_facts(example)
+    card = only_card(post(service, SERVICE, request(assessment(engine, facts, authored="2026-02-01T09:00:00Z")), keys))
+    decision = engine.decide(facts)
+    assert decision.level is not None and decision.transition is not None
+    current = engine.levels[facts["current_level"]]
+    move = f"{decision.transition.value} from {current.label}"
+    assert card["summary"] == f"Level of care: {decision.level.label} ({move})"
+    assert "Facts: `" in card["detail"]
+
+
 def test_an_emergency_gives_a_critical_card(service: str, engine: Engine, keys: Keys) -> None:
     facts = {**example_facts("moderate-working-parent"), "harm_risk": "imminent"}
     card = only_card(post(service, SERVICE, request(assessment(engine, facts, authored="2026-02-01T09:00:00Z")), keys))

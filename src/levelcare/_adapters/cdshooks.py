@@ -533,7 +533,8 @@ def _detail(decision: Decision, rulebase: RuleBase) -> str:
             facts = ", ".join(f"{k}={'unknown' if v is None else json.dumps(v)}" for k, v in reason.facts.items())
             lines.append(f"- **{_markdown(reason.rule_id)}**{level}: {_markdown(reason.statement)}")
             if facts:
-                lines.append(f"  Facts: {_markdown(facts)}.")
+                # A code span shows fact names as they are; a backtick would close it.
+                lines.append(f"  Facts: `{facts.replace('`', chr(39))}`.")
             if reason.sources:
                 lines.append(f"  Sources: {', '.join(_markdown(s) for s in reason.sources)}.")
             used.extend(s for s in reason.sources if s not in used)
