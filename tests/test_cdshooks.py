@@ -494,6 +494,31 @@ def test_bad_feedback_stores_nothing(service: str, engine: Engine, keys: Keys, f
 # --- never fail open, never log values ----------------------------------------------------
 
 
+class _FailingSink:
+    def write(self, record: Any) -> None:
+        msg = f"disk full while writing {record}"
+        raise OSError(msg)
+
+
+def test_a_sink_that_fails_gives_a_500(engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+
+    def make(base: str) -> Any:
+        return cdshooks.create_app(engine, cdshooks.ServiceConfig(public_url=base, auth=False, sink=_FailingSink()))
+
+    facts = example_facts("moderate-working-parent")
+    with running(make) as base:
+        card = only_card(post(base, SERVICE, request(assessment(engine, facts, authored="2026-02-01T09:00:00Z")), None))
+        item = {"card": card["uuid"], "outcome": "accepted", "outcomeTimestamp": "2026-02-01T09:06:00Z"}
+        answer = post(base, SERVICE + "/feedback", {"feedback": [item]}, None)
+        assert outcome(answer, 500) == ["internal error: the feedback was not stored; see the service's log"]
+        too_big = httpx.post(base + SERVICE, content=b" " * 2_000_001, timeout=30)
+        assert outcome(too_big, 413) == ["the request body is over 2000000 bytes"]
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "feedback: internal error OSError" in logged
+    assert "disk full" not in logged and card["uuid"] not in logged
+
+
 class _Broken(Engine):
     def decide(self, facts: Any, *, as_of: dt.datetime | None = None) -> Any:
         msg = f"defect while deciding {dict(facts)}"

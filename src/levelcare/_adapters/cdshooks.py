@@ -570,6 +570,10 @@ def _detail(decision: Decision, rulebase: RuleBase) -> str:
 
 
 async def _json_body(request: Request) -> Mapping[str, Any]:
+    declared = request.headers.get("content-length", "")
+    # Refuse an announced oversized body before reading it into memory.
+    if declared.isdigit() and int(declared) > _MAX_BODY:
+        raise _Failure(413, "too-long", [f"the request body is over {_MAX_BODY} bytes"])
     raw = await request.body()
     if len(raw) > _MAX_BODY:
         raise _Failure(413, "too-long", [f"the request body is over {_MAX_BODY} bytes"])
@@ -594,7 +598,8 @@ def _guarded(name: str, handler: Callable[[Request], Awaitable[Response]]) -> Ca
         except Exception as error:  # noqa: BLE001 - the service must answer, and never with no cards
             # The class only: messages and tracebacks can hold assessment values.
             logger.error("%s: internal error %s", name, type(error).__name__)
-            internal = _Failure(500, "exception", ["internal error: no guidance could be given; see the service's log"])
+            what = "the feedback was not stored" if name == "feedback" else "no guidance could be given"
+            internal = _Failure(500, "exception", [f"internal error: {what}; see the service's log"])
             return _failure_response(internal)
         logger.info("%s: %d", name, response.status_code)
         return response
