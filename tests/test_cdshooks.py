@@ -388,6 +388,25 @@ def test_a_jwks_with_several_keys(tmp_path: Path, keys: Keys) -> None:
     path = tmp_path / "jwks.json"
     path.write_text(json.dumps(jwks), encoding="utf-8")
     assert len(cdshooks.load_keys(path)) == 2
+
+    def make(base: str) -> Any:
+        config = cdshooks.ServiceConfig(public_url=base, issuers={ISSUER: cdshooks.load_keys(path)})
+        return cdshooks.create_app(Engine.default(), config)
+
+    with running(make) as base:
+        url = base + SERVICE
+        for key, algorithm in ((other, "ES384"), (keys.private, "RS384")):
+            claims = {"iss": ISSUER, "aud": url, "exp": int(time.time()) + 60, "jti": str(uuid.uuid4())}
+            token = jwt.encode(claims, key, algorithm=algorithm)
+            answer = httpx.post(url, json=request(), headers={"Authorization": f"Bearer {token}"}, timeout=30)
+            # Authenticated, so the missing assessment is what the service reports.
+            assert outcome(answer, 412) == [
+                "prefetch.assessment is missing and no fhirServer with fhirAuthorization was given to fetch it"
+            ]
+    secret = tmp_path / "secret.json"
+    secret.write_text(json.dumps({"keys": [{"kty": "oct", "k": "c2VjcmV0c2VjcmV0"}]}), encoding="utf-8")
+    with pytest.raises(LevelCareError, match="secret.json: the JWKS holds no RSA or elliptic-curve public key"):
+        cdshooks.load_keys(secret)
     bad = tmp_path / "bad.pem"
     bad.write_text("-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----\n", encoding="utf-8")
     with pytest.raises(LevelCareError, match="bad.pem: not a PEM public key or a JWKS"):

@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
 
 from conftest import EXAMPLES_DIR
 from levelcare import Engine, InvalidAssessment, fhir
+from levelcare.testing import assessments
 
 VERSIONS = ("R5", "R4")
 
@@ -315,3 +317,13 @@ def test_examples_round_trip(engine: Engine) -> None:
         response = fill(fhir.questionnaire(engine), facts)
         decision = engine.decide(fhir.assessment_from_response(response, engine))
         assert decision == engine.decide(facts), path.name
+
+
+@given(facts=assessments())
+def test_any_assessment_survives_the_questionnaire(facts: dict[str, Any]) -> None:
+    engine = Engine.default()
+    for version in VERSIONS:
+        response = fill(fhir.questionnaire(engine, version), facts)
+        read = fhir.assessment_from_response(response, engine)
+        assert read == engine.vocabulary.validate(facts)
+        assert fhir.assessment_from_response(fhir.response_for(facts, engine, version), engine) == read

@@ -34,6 +34,9 @@ from typing import Any, Protocol
 import attrs
 import httpx
 import jwt
+from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -115,10 +118,20 @@ def load_keys(path: str | os.PathLike[str]) -> tuple[Any, ...]:
         raise LevelCareError(msg) from None
     try:
         if text.lstrip().startswith("{"):
-            return tuple(k.key for k in jwt.PyJWKSet.from_json(text).keys)
-        from cryptography.hazmat.primitives.serialization import load_pem_public_key
-
-        return (load_pem_public_key(text.encode("ascii")),)
+            found = tuple(
+                k.key
+                for k in jwt.PyJWKSet.from_json(text).keys
+                if isinstance(k.key, (RSAPublicKey, EllipticCurvePublicKey))
+            )
+            if not found:
+                msg = f"{path}: the JWKS holds no RSA or elliptic-curve public key"
+                raise LevelCareError(msg)
+            return found
+        key = load_pem_public_key(text.encode("ascii"))
+        if not isinstance(key, (RSAPublicKey, EllipticCurvePublicKey)):
+            msg = f"{path}: not an RSA or elliptic-curve public key"
+            raise LevelCareError(msg)
+        return (key,)
     except (ValueError, TypeError, jwt.exceptions.PyJWKSetError, jwt.exceptions.PyJWKError) as error:
         msg = f"{path}: not a PEM public key or a JWKS: {type(error).__name__}"
         raise LevelCareError(msg) from None
@@ -217,12 +230,14 @@ class _Service:
             )
         audience = self.config.public_url.rstrip("/") + request.url.path
         problem = "the signature matches none of the issuer's keys"
-        for key in keys:
+        # Only keys of the token's family (RSA or elliptic curve) can have signed it.
+        family = RSAPublicKey if str(algorithm).startswith("RS") else EllipticCurvePublicKey
+        for key in (k for k in keys if isinstance(k, family)):
             try:
                 jwt.decode(
                     token,
                     key,
-                    algorithms=list(ALGORITHMS),
+                    algorithms=[str(algorithm)],
                     audience=audience,
                     issuer=issuer,
                     options={"require": ["exp", "iss", "aud"]},
