@@ -176,7 +176,7 @@ def test_discovery(service: str, engine: Engine) -> None:
     (entry,) = answer.json()["services"]
     assert (entry["id"], entry["hook"]) == (cdshooks.SERVICE_ID, "patient-view")
     assert fhir.questionnaire_url(engine.rulebase) in entry["prefetch"]["assessment"]
-    assert "{{context.patientId}}" in entry["prefetch"]["assessment"]
+    assert "subject=Patient/{{context.patientId}}&" in entry["prefetch"]["assessment"]
 
 
 def test_a_complete_assessment_gives_an_info_card(service: str, engine: Engine, keys: Keys) -> None:
@@ -591,6 +591,7 @@ def free_port() -> int:
 
 def test_levelcare_serve(tmp_path: Path) -> None:
     port = free_port()
+    facts = example_facts("moderate-working-parent")
     feedback = tmp_path / "feedback.jsonl"
     command = [sys.executable, "-m", "levelcare", "serve", "--port", str(port), "--feedback", str(feedback)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -605,10 +606,20 @@ def test_levelcare_serve(tmp_path: Path) -> None:
                 assert time.monotonic() < deadline, "levelcare serve did not start"
                 time.sleep(0.1)
         assert answer.json()["services"][0]["id"] == cdshooks.SERVICE_ID
+        engine = Engine.default()
+        body = request(assessment(engine, facts, authored="2026-02-01T09:00:00Z"))
+        assert only_card(post(f"http://127.0.0.1:{port}", SERVICE, body, None))["indicator"] == "info"
     finally:
         process.send_signal(signal.SIGINT if os.name != "nt" else signal.SIGTERM)
         _, stderr = process.communicate(timeout=30)
     assert "levelcare: JWT authentication is off: for local use only" in stderr
+    # The service's own log lines reach the console; fact names never do.
+    assert "discovery: 200" in stderr
+    assert "levelcare-placement: card info" in stderr
+    for name, value in facts.items():
+        assert name not in stderr
+        if isinstance(value, str):
+            assert value not in stderr
 
 
 @pytest.mark.parametrize(

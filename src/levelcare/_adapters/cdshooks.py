@@ -270,7 +270,7 @@ class _Service:
                     "description": "Recommends a level of care for a substance use disorder from the patient's latest "
                     "assessment QuestionnaireResponse, with every reason and source.",
                     "prefetch": {
-                        PREFETCH_KEY: f"QuestionnaireResponse?subject={{{{context.patientId}}}}"
+                        PREFETCH_KEY: f"QuestionnaireResponse?subject=Patient/{{{{context.patientId}}}}"
                         f"&questionnaire={url}&_sort=-authored&_count=1",
                     },
                     "usageRequirements": "Patients assessed with the questionnaire levelcare.fhir.questionnaire() "
@@ -672,6 +672,20 @@ def create_app(engine: Any, config: ServiceConfig) -> Starlette:
 
 def serve(engine: Any, config: ServiceConfig, *, host: str, port: int) -> None:  # pragma: no cover - runs until stopped
     """Run the service with uvicorn until interrupted."""
-    import uvicorn
+    import copy
 
-    uvicorn.run(create_app(engine, config), host=host, port=port, log_level="info", ws="none", lifespan="off")
+    import uvicorn
+    import uvicorn.config
+
+    # uvicorn's own logging, plus the service's lines (requests, statuses, indicators).
+    logging_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    logging_config["loggers"]["levelcare"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    uvicorn.run(
+        create_app(engine, config),
+        host=host,
+        port=port,
+        log_config=logging_config,
+        log_level="info",
+        ws="none",
+        lifespan="off",
+    )
