@@ -7,9 +7,10 @@
 
     engine = Engine.default()
     decision = engine.decide(facts)
+    one_up = engine.levels[decision.level.rank + 1]
     record = PlacementOverride.create(
-        engine, decision=decision, facts=facts, received="php",
-        reasons=["payer-decision"], text="Authorised for PHP only",
+        engine, decision=decision, facts=facts, received=one_up,
+        reasons=["payer-decision"], text=f"Authorised for {one_up.label} only",
     )
     json.dumps(record.to_dict())
 
