@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 # A quick profile for local runs and a thorough one for CI (CI=true).
@@ -24,3 +26,16 @@ RULES_DIR = ROOT / "rules"
 def load_examples() -> list[dict[str, Any]]:
     """Every worked example shipped with the project, sorted by name."""
     return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(EXAMPLES_DIR.glob("*.json"))]
+
+
+@pytest.fixture(scope="session")
+def renamed_engine(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The shipped rule base with PHP renamed to day-hospital: code that names a level id breaks on it."""
+    from levelcare import Engine
+
+    folder = tmp_path_factory.mktemp("renamed") / "rules"
+    shutil.copytree(RULES_DIR, folder)
+    for path in folder.glob("*.toml"):
+        text = path.read_text(encoding="utf-8").replace('"php"', '"day-hospital"')
+        path.write_text(text.replace('label = "PHP"', 'label = "day hospital"'), encoding="utf-8")
+    return Engine.from_path(folder)

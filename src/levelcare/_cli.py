@@ -228,6 +228,149 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return check_command(args.rules_dir if args.rules_dir is not None else args.rules, args.json)
 
 
+# --- override -------------------------------------------------------------------------
+
+
+def _cmd_override(args: argparse.Namespace) -> int:
+    # Imported when used, like the verifier: no other command needs it.
+    import datetime as dt
+
+    from ._adapters._overrides import PlacementOverride, nearest_available
+    from .exceptions import InvalidOverride
+
+    engine = Engine(_rulebase(args.rules))
+    source = "standard input" if args.file == "-" else args.file
+    try:
+        facts = _batch.facts_of(_batch.parse_assessment(_read_input(args.file)))
+        decision = engine.decide(facts)
+    except (_batch.InputError, InvalidAssessment) as error:
+        raise _InputError(source, error.problems) from None
+    if decision.level is None:
+        _stderr(f"{source}: no level is indicated until more is known: {', '.join(decision.missing)}")
+        return EXIT_DATA_REQUIRED
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    try:
+        if args.available is not None:
+            if args.reason:
+                problem = AssessmentProblem("--reason", "--available records service-not-available itself")
+                raise _InputError("override", [problem])
+            offered = [part.strip() for part in args.available.split(",") if part.strip()]
+            record = nearest_available(decision, offered, engine, facts=facts, recorded_at=now)
+            if record is None:
+                _stderr(f"{decision.level.id} is available: nothing to override")
+                return EXIT_DECIDED
+        else:
+            record = PlacementOverride.create(
+                engine,
+                decision=decision,
+                facts=facts,
+                received=args.received,
+                reasons=args.reason or [],
+                text=args.text,
+                recorded_at=now,
+            )
+    except InvalidOverride as error:
+        raise _InputError("override", error.problems) from None
+    text = json.dumps(record.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    if args.output in (None, "-"):
+        sys.stdout.write(text)
+    else:
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as error:
+            msg = f"cannot write {args.output}: {error.strerror or error}"
+            raise LevelCareError(msg) from None
+    return EXIT_DECIDED
+
+
+def _add_override(commands: Any, common: argparse.ArgumentParser) -> None:
+    from ._adapters._overrides import REASONS
+
+    override = commands.add_parser(
+        "override",
+        parents=[common],
+        help="record the level a person received instead of the level indicated",
+        description="Decide an assessment and write a JSON record of a placement override: the level indicated, "
+        "the level received and why, linked to the rule base (sha256) and to the facts (a digest). "
+        "Exit code 3 when the assessment indicates no level yet.",
+    )
+    override.add_argument("file", metavar="FILE", help="JSON file of facts, or - for standard input")
+    received = override.add_mutually_exclusive_group(required=True)
+    received.add_argument("--received", metavar="LEVEL", help="the level the person received")
+    received.add_argument(
+        "--available",
+        metavar="LEVEL,...",
+        help="the levels that can be offered: place at the nearest more intensive one (service-not-available)",
+    )
+    override.add_argument(
+        "--reason", action="append", choices=list(REASONS), help="why (repeatable): " + ", ".join(REASONS)
+    )
+    override.add_argument("--text", default="", help="free text (required with --reason other)")
+    override.add_argument("-o", "--output", metavar="OUT.json", help="write the record here instead of standard output")
+    override.set_defaults(run=_cmd_override)
+
+
+# --- serve ----------------------------------------------------------------------------
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        from ._adapters import cdshooks
+    except ImportError as error:
+        msg = f'levelcare serve needs the server extra (pip install "levelcare[server]"): {error.name} is missing'
+        raise LevelCareError(msg) from None
+    engine = Engine(_rulebase(args.rules))
+    loopback = cdshooks.is_loopback(args.host)
+    if args.no_auth and not loopback:
+        msg = f"--no-auth is for local use only; {args.host} is not a loopback address: configure --issuer instead"
+        raise LevelCareError(msg)
+    issuers: dict[str, tuple[Any, ...]] = {}
+    for entry in args.issuer or []:
+        iss, sep, path = entry.partition("=")
+        if not sep or not iss or not path:
+            msg = f"--issuer: expected ISS=KEYFILE, got {entry[:40]!r}"
+            raise LevelCareError(msg)
+        issuers[iss] = issuers.get(iss, ()) + cdshooks.load_keys(path)
+    if not issuers and not args.no_auth and not loopback:
+        msg = f"serving on {args.host} needs authentication: give --issuer ISS=KEYFILE for each client"
+        raise LevelCareError(msg)
+    auth = bool(issuers) and not args.no_auth
+    if not auth:
+        _stderr("JWT authentication is off: for local use only")
+    config = cdshooks.ServiceConfig(
+        public_url=args.public_url or f"http://{args.host}:{args.port}",
+        issuers=issuers,
+        auth=auth,
+        sink=cdshooks.JsonLinesSink(args.feedback),
+        fhir_version=args.fhir_version,
+    )
+    cdshooks.serve(engine, config, host=args.host, port=args.port)
+    return EXIT_DECIDED
+
+
+def _add_serve(commands: Any, common: argparse.ArgumentParser) -> None:
+    serve = commands.add_parser(
+        "serve",
+        parents=[common],
+        help="run the CDS Hooks service",
+        description="Run a CDS Hooks 2.0 service (patient-view) that answers with the level of care as a card. "
+        "Requests must carry a JWT from a configured issuer; on a loopback host without --issuer, or with "
+        "--no-auth, authentication is off. Needs the server extra.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="port (default: 8080)")
+    serve.add_argument("--public-url", metavar="URL", help="the URL clients call, for the JWT aud check")
+    serve.add_argument(
+        "--issuer", action="append", metavar="ISS=KEYFILE", help="accept JWTs from ISS signed with the PEM or JWKS keys"
+    )
+    serve.add_argument("--no-auth", action="store_true", help="turn JWT authentication off (loopback hosts only)")
+    serve.add_argument(
+        "--feedback", default="levelcare-feedback.jsonl", metavar="FILE", help="JSON Lines file for feedback"
+    )
+    serve.add_argument("--fhir-version", choices=["R5", "R4"], default="R5", help="FHIR version of returned resources")
+    serve.set_defaults(run=_cmd_serve)
+
+
 # --- the parser -------------------------------------------------------------------------
 
 
@@ -325,6 +468,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("rules_dir", metavar="RULES_DIR", nargs="?", help="the rule base folder (default: shipped)")
     check.add_argument("--json", action="store_true", help="print the findings as JSON")
     check.set_defaults(run=_cmd_check)
+    _add_override(commands, common)
+    _add_serve(commands, common)
     return parser
 
 

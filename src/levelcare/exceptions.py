@@ -9,6 +9,7 @@ and each leaf is also a builtin, so callers can catch either::
     ├── InvalidDecisionData (also ValueError)    Decision.from_dict given malformed data
     ├── UnknownLevel        (also LookupError    a level id the rule base does not declare
     │                        and ValueError)
+    ├── InvalidOverride     (also ValueError)    a placement override that cannot be recorded
     └── EngineError         (also RuntimeError)  the rules engine failed; never bad input
 
 Both collect every problem they find and raise once, with each problem in
@@ -26,6 +27,7 @@ __all__ = [
     "EngineError",
     "InvalidAssessment",
     "InvalidDecisionData",
+    "InvalidOverride",
     "LevelCareError",
     "RuleBaseError",
     "RuleProblem",
@@ -127,6 +129,23 @@ class UnknownLevel(LevelCareError, LookupError, ValueError):
 
     .. versionadded:: 1.1
     """
+
+
+class InvalidOverride(LevelCareError, ValueError):
+    """A placement override that cannot be recorded as given.
+
+    Attributes:
+        problems: Every problem found, each naming its field.
+
+    .. versionadded:: 1.1
+    """
+
+    def __init__(self, problems: Iterable[AssessmentProblem]) -> None:
+        self.problems: tuple[AssessmentProblem, ...] = tuple(problems)
+        count = len(self.problems)
+        head = "1 problem" if count == 1 else f"{count} problems"
+        lines = "\n".join(f"- {p}" for p in self.problems)
+        super().__init__(f"invalid placement override, {head}:\n{lines}")
 
 
 class EngineError(LevelCareError, RuntimeError):

@@ -1,0 +1,691 @@
+"""A CDS Hooks 2.0 service: the level of care as a card when a clinician opens a patient's record.
+
+``create_app(engine, config)`` is an ASGI application (Starlette); ``levelcare
+serve`` runs it with uvicorn. It answers:
+
+- ``GET /cds-services``: discovery, one ``patient-view`` service;
+- ``POST /cds-services/{id}``: reads the patient's latest assessment
+  QuestionnaireResponse from ``prefetch`` (or fetches it from the client's FHIR
+  server with the access token it gave) and returns one card, with the decision as
+  a GuidanceResponse in a ``systemActions`` create action;
+- ``POST /cds-services/{id}/feedback``: accepted and overridden outcomes, each
+  written to a :class:`FeedbackSink` (a JSON Lines file by default).
+
+It never fails open: a request it cannot answer gets an error status with an
+OperationOutcome, never an empty card list. Logs name requests, never fact values.
+
+Needs the ``server`` extra: ``pip install "levelcare[server]"``.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as _dt
+import ipaddress
+import json
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import attrs
+import httpx
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .._model import Decision, Level
+from .._rulebase import RuleBase
+from .._text import shorten, type_name
+from ..exceptions import InvalidAssessment, InvalidOverride, LevelCareError
+from . import _fhir
+from ._overrides import REASON_SYSTEM, REASONS, PlacementOverride, facts_digest, reason_codings
+
+__all__ = [
+    "SERVICE_ID",
+    "FeedbackSink",
+    "JsonLinesSink",
+    "ServiceConfig",
+    "create_app",
+    "is_loopback",
+    "load_keys",
+    "serve",
+]
+
+logger = logging.getLogger("levelcare.cdshooks")
+
+SERVICE_ID = "levelcare-placement"
+#: The prefetch key of the assessment.
+PREFETCH_KEY = "assessment"
+#: A feedback extension naming the level the person received (CDS Hooks feedback has no field for it).
+RECEIVED_LEVEL_EXTENSION = "org.levelcare.received-level"
+#: Asymmetric algorithms only: CDS Hooks requires ES384 and RS384; a shared secret is never accepted.
+ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512")
+_SUMMARY_LIMIT = 139
+_CARD_MEMORY = 10_000
+_MAX_BODY = 2_000_000
+
+
+class FeedbackSink(Protocol):
+    """Where feedback records go. ``write`` must store the record or raise."""
+
+    def write(self, record: Mapping[str, Any]) -> None: ...
+
+
+class JsonLinesSink:
+    """Appends each feedback record as one JSON line to a file (the default sink)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        line = json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n"
+        with self._lock, self.path.open("a", encoding="utf-8") as stream:
+            stream.write(line)
+            stream.flush()
+            os.fsync(stream.fileno())
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine only (localhost, 127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def load_keys(path: str | os.PathLike[str]) -> tuple[Any, ...]:
+    """The public keys in a PEM file or a JWKS (JSON) file.
+
+    Raises:
+        LevelCareError: the file cannot be read or holds no usable public key.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        msg = f"{path}: cannot read the key file: {error.strerror or error}"
+        raise LevelCareError(msg) from None
+    try:
+        if text.lstrip().startswith("{"):
+            found = tuple(
+                k.key
+                for k in jwt.PyJWKSet.from_json(text).keys
+                if isinstance(k.key, (RSAPublicKey, EllipticCurvePublicKey))
+            )
+            if not found:
+                msg = f"{path}: the JWKS holds no RSA or elliptic-curve public key"
+                raise LevelCareError(msg)
+            return found
+        key = load_pem_public_key(text.encode("ascii"))
+        if not isinstance(key, (RSAPublicKey, EllipticCurvePublicKey)):
+            msg = f"{path}: not an RSA or elliptic-curve public key"
+            raise LevelCareError(msg)
+        return (key,)
+    except (ValueError, TypeError, jwt.exceptions.PyJWKSetError, jwt.exceptions.PyJWKError) as error:
+        msg = f"{path}: not a PEM public key or a JWKS: {type(error).__name__}"
+        raise LevelCareError(msg) from None
+
+
+@attrs.frozen(kw_only=True)
+class ServiceConfig:
+    """How the service runs.
+
+    Attributes:
+        public_url: The URL clients call, without the path (``https://cds.example.org``):
+            a JWT's ``aud`` must be this URL followed by the endpoint's path.
+        issuers: For each accepted ``iss``, the public keys its JWTs are signed with.
+        auth: Whether requests must carry a valid JWT. Turn it off only for local
+            use; ``levelcare serve`` refuses to without auth on any other host.
+        sink: Where feedback records go.
+        fhir_version: The FHIR version of the resources returned (``"R5"`` or ``"R4"``).
+        fetch_timeout: Seconds to wait for the client's FHIR server when fetching.
+    """
+
+    public_url: str
+    issuers: Mapping[str, tuple[Any, ...]] = attrs.field(factory=dict)
+    auth: bool = True
+    sink: FeedbackSink = attrs.field(factory=lambda: JsonLinesSink("levelcare-feedback.jsonl"))
+    fhir_version: str = "R5"
+    fetch_timeout: float = 10.0
+
+    def __attrs_post_init__(self) -> None:
+        if self.auth and not self.issuers:
+            msg = "authentication is on but no issuer is configured: give each accepted iss and its public keys"
+            raise LevelCareError(msg)
+        if self.fhir_version not in _fhir.VERSIONS:
+            msg = f"fhir_version: expected one of {', '.join(_fhir.VERSIONS)}, got {shorten(self.fhir_version)}"
+            raise LevelCareError(msg)
+
+
+class _Failure(Exception):
+    """A request that gets an error status and an OperationOutcome."""
+
+    def __init__(self, status: int, code: str, problems: Sequence[str]) -> None:
+        self.status = status
+        self.code = code
+        self.problems = tuple(problems)
+        super().__init__("; ".join(problems))
+
+
+def operation_outcome(code: str, problems: Sequence[str]) -> dict[str, Any]:
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": code, "diagnostics": text} for text in problems],
+    }
+
+
+def _failure_response(failure: _Failure) -> Response:
+    headers = {"WWW-Authenticate": "Bearer"} if failure.status == 401 else None
+    body = operation_outcome(failure.code, failure.problems)
+    return JSONResponse(body, status_code=failure.status, headers=headers, media_type="application/fhir+json")
+
+
+@attrs.frozen
+class _IssuedCard:
+    indicated: str | None
+    rulebase_sha256: str
+    facts_sha256: str
+
+
+class _Service:
+    def __init__(self, engine: Any, config: ServiceConfig) -> None:
+        self.engine = engine
+        self.rulebase: RuleBase = engine._rb
+        self.config = config
+        self.cards: collections.OrderedDict[str, _IssuedCard] = collections.OrderedDict()
+        self.cards_lock = threading.Lock()
+
+    # --- authentication ----------------------------------------------------------------
+
+    def authorise(self, request: Request) -> None:
+        if not self.config.auth:
+            return
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise _Failure(401, "login", ["a JWT bearer token is required (Authorization: Bearer ...)"])
+        try:
+            unverified = jwt.decode(token, options={"verify_signature": False})
+            algorithm = jwt.get_unverified_header(token).get("alg")
+        except jwt.InvalidTokenError:
+            raise _Failure(401, "security", ["the bearer token is not a JWT"]) from None
+        issuer = unverified.get("iss")
+        keys = self.config.issuers.get(issuer) if isinstance(issuer, str) else None
+        if keys is None:
+            raise _Failure(401, "security", [f"issuer {shorten(issuer)} is not accepted"])
+        if algorithm not in ALGORITHMS:
+            raise _Failure(
+                401, "security", [f"algorithm {shorten(algorithm)} is not accepted; use one of {', '.join(ALGORITHMS)}"]
+            )
+        audience = self.config.public_url.rstrip("/") + request.url.path
+        problem = "the signature matches none of the issuer's keys"
+        # Only keys of the token's family (RSA or elliptic curve) can have signed it.
+        family = RSAPublicKey if str(algorithm).startswith("RS") else EllipticCurvePublicKey
+        for key in (k for k in keys if isinstance(k, family)):
+            try:
+                jwt.decode(
+                    token,
+                    key,
+                    algorithms=[str(algorithm)],
+                    audience=audience,
+                    issuer=issuer,
+                    options={"require": ["exp", "iss", "aud"]},
+                )
+                return
+            except jwt.InvalidSignatureError:
+                continue
+            except jwt.ExpiredSignatureError:
+                problem = "the token has expired"
+            except jwt.InvalidAudienceError:
+                problem = f"the token's aud is not this endpoint ({audience})"
+            except jwt.MissingRequiredClaimError as error:
+                problem = f"the token has no {error.claim} claim"
+            except jwt.InvalidTokenError as error:
+                problem = f"the token is not valid ({type(error).__name__})"
+            break
+        raise _Failure(401, "security", [problem])
+
+    # --- discovery ---------------------------------------------------------------------
+
+    def discovery(self) -> dict[str, Any]:
+        info = self.rulebase.info
+        url = _fhir.questionnaire_url(info)
+        return {
+            "services": [
+                {
+                    "hook": "patient-view",
+                    "id": SERVICE_ID,
+                    "title": f"Level of care ({info.name} {info.version})",
+                    "description": "Recommends a level of care for a substance use disorder from the patient's latest "
+                    "assessment QuestionnaireResponse, with every reason and source.",
+                    "prefetch": {
+                        PREFETCH_KEY: f"QuestionnaireResponse?subject=Patient/{{{{context.patientId}}}}"
+                        f"&questionnaire={url}&_sort=-authored&_count=1",
+                    },
+                    "usageRequirements": "Patients assessed with the questionnaire levelcare.fhir.questionnaire() "
+                    f"generates ({url}).",
+                }
+            ]
+        }
+
+    # --- the hook ----------------------------------------------------------------------
+
+    async def call(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        problems: list[str] = []
+        if body.get("hook") != "patient-view":
+            problems.append(f"hook: expected 'patient-view', got {shorten(body.get('hook'))}")
+        instance = body.get("hookInstance")
+        if not isinstance(instance, str) or not instance:
+            problems.append("hookInstance: expected a string")
+        context = body.get("context")
+        patient = context.get("patientId") if isinstance(context, Mapping) else None
+        if not isinstance(patient, str) or not patient:
+            problems.append("context.patientId: expected a string")
+        prefetch = body.get("prefetch", {})
+        if prefetch is not None and not isinstance(prefetch, Mapping):
+            problems.append(f"prefetch: expected an object, got {type_name(prefetch)}")
+        if problems:
+            raise _Failure(400, "invalid", problems)
+        data = (prefetch or {}).get(PREFETCH_KEY)
+        if data is None:
+            data = await self.fetch(body, str(patient))
+        response = self.latest(data, str(patient))
+        return {"cards": [self.card(response, str(patient), str(instance))]}
+
+    async def fetch(self, body: Mapping[str, Any], patient: str) -> Any:
+        server = body.get("fhirServer")
+        auth = body.get("fhirAuthorization")
+        token = auth.get("access_token") if isinstance(auth, Mapping) else None
+        if not isinstance(server, str) or not isinstance(token, str):
+            raise _Failure(
+                412,
+                "not-found",
+                [f"prefetch.{PREFETCH_KEY} is missing and no fhirServer with fhirAuthorization was given to fetch it"],
+            )
+        params = {
+            "subject": f"Patient/{patient}",
+            "questionnaire": _fhir.questionnaire_url(self.rulebase.info),
+            "_sort": "-authored",
+            "_count": "1",
+        }
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"}
+        try:
+            async with httpx.AsyncClient(timeout=self.config.fetch_timeout) as client:
+                answer = await client.get(server.rstrip("/") + "/QuestionnaireResponse", params=params, headers=headers)
+            if answer.status_code != 200:
+                raise _Failure(
+                    412, "not-found", [f"the FHIR server answered {answer.status_code} to the assessment search"]
+                )
+            return answer.json()
+        except (httpx.HTTPError, ValueError) as error:
+            raise _Failure(
+                412, "not-found", [f"the assessment could not be fetched ({type(error).__name__})"]
+            ) from None
+
+    def latest(self, data: Any, patient: str) -> Mapping[str, Any]:
+        """The newest assessment in a prefetched (or fetched) resource or Bundle."""
+        url = _fhir.questionnaire_url(self.rulebase.info)
+        found: list[Mapping[str, Any]]
+        if isinstance(data, Mapping) and data.get("resourceType") == "Bundle":
+            entries = data.get("entry") or []
+            resources = (
+                [e.get("resource") for e in entries if isinstance(e, Mapping)] if isinstance(entries, list) else []
+            )
+            found = [r for r in resources if isinstance(r, Mapping)]
+        elif isinstance(data, Mapping):
+            found = [data]
+        else:
+            raise _Failure(
+                400, "invalid", [f"prefetch.{PREFETCH_KEY}: expected a resource or a Bundle, got {type_name(data)}"]
+            )
+        responses = [
+            r
+            for r in found
+            if r.get("resourceType") == "QuestionnaireResponse"
+            and r.get("status") != "entered-in-error"
+            and str(r.get("questionnaire", url)).split("|")[0] == url
+        ]
+        if not responses:
+            raise _Failure(412, "not-found", [f"no assessment QuestionnaireResponse ({url}) for this patient"])
+        newest = max(responses, key=lambda r: _instant(r.get("authored")))
+        subject = newest.get("subject")
+        reference = subject.get("reference") if isinstance(subject, Mapping) else None
+        if reference is not None and reference not in (f"Patient/{patient}", patient):
+            raise _Failure(400, "invalid", ["the assessment's subject is not the patient in context"])
+        return newest
+
+    def card(self, response: Mapping[str, Any], patient: str, instance: str) -> dict[str, Any]:
+        info = self.rulebase.info
+        card_id = str(uuid.uuid4())
+        source = {
+            "label": f"levelcare {info.name} {info.version}",
+            "topic": {"system": _fhir.module_url(info), "code": "level-of-care", "display": "Level of care"},
+        }
+        try:
+            facts = _fhir.assessment_from_response(response, self.engine)
+        except InvalidAssessment as error:
+            lines = [f"- `{p.fact}`: {p.message}" for p in error.problems]
+            count = len(error.problems)
+            return {
+                "uuid": card_id,
+                "summary": f"Level of care: the latest assessment cannot be read ({count} problem{'s' * (count != 1)})",
+                "indicator": "warning",
+                "detail": "**The latest assessment cannot be read**; correct it and open the record again.\n\n"
+                + "\n".join(lines),
+                "source": source,
+            }
+        decision = self.engine.decide(facts, as_of=_aware(response.get("authored")))
+        current = facts.get("current_level")
+        self.remember(
+            card_id,
+            _IssuedCard(
+                None if decision.level is None else decision.level.id, info.sha256, facts_digest(facts, self.engine)
+            ),
+        )
+        guidance = _fhir.guidance_response(
+            decision, self.engine, self.config.fhir_version, subject=f"Patient/{patient}", request_id=instance
+        )
+        card: dict[str, Any] = {
+            "uuid": card_id,
+            "summary": _summary(decision, None if current is None else self.rulebase.levels[str(current)]),
+            "indicator": "critical" if decision.emergency else ("info" if decision.complete else "warning"),
+            "detail": _detail(decision, self.rulebase),
+            "source": source,
+        }
+        if decision.level is not None:
+            card["overrideReasons"] = reason_codings()
+        card["_guidance"] = guidance
+        return card
+
+    def remember(self, card: str, issued: _IssuedCard) -> None:
+        with self.cards_lock:
+            self.cards[card] = issued
+            while len(self.cards) > _CARD_MEMORY:
+                self.cards.popitem(last=False)
+
+    # --- feedback ----------------------------------------------------------------------
+
+    def feedback(self, body: Mapping[str, Any]) -> list[dict[str, Any]]:
+        items = body.get("feedback")
+        if not isinstance(items, list) or not items:
+            raise _Failure(400, "invalid", ["feedback: expected a non-empty list"])
+        problems: list[str] = []
+        records: list[dict[str, Any]] = []
+        for index, item in enumerate(items):
+            where = f"feedback[{index}]"
+            if not isinstance(item, Mapping):
+                problems.append(f"{where}: expected an object, got {type_name(item)}")
+                continue
+            record, found = self.feedback_record(item, where)
+            problems += found
+            if record is not None:
+                records.append(record)
+        if problems:
+            raise _Failure(400, "invalid", problems)
+        return records
+
+    def feedback_record(self, item: Mapping[str, Any], where: str) -> tuple[dict[str, Any] | None, list[str]]:
+        problems: list[str] = []
+        card_id = item.get("card")
+        with self.cards_lock:
+            issued = self.cards.get(card_id) if isinstance(card_id, str) else None
+        if issued is None:
+            problems.append(
+                f"{where}.card: {shorten(card_id)} is not a card this service issued (or it was issued before a restart)"
+            )
+        outcome = item.get("outcome")
+        if outcome not in ("accepted", "overridden"):
+            problems.append(f"{where}.outcome: expected 'accepted' or 'overridden', got {shorten(outcome)}")
+        when = item.get("outcomeTimestamp")
+        if not isinstance(when, str) or _aware(when) is None:
+            problems.append(
+                f"{where}.outcomeTimestamp: expected an ISO 8601 instant with its offset, got {shorten(when)}"
+            )
+        reason = item.get("overrideReason")
+        code: str | None = None
+        comment = ""
+        if reason is not None:
+            if outcome != "overridden":
+                problems.append(f"{where}.overrideReason: only an overridden card has an override reason")
+            coding = reason.get("reason") if isinstance(reason, Mapping) else None
+            code = coding.get("code") if isinstance(coding, Mapping) else None
+            system = coding.get("system") if isinstance(coding, Mapping) else None
+            if code not in REASONS or system not in (None, REASON_SYSTEM):
+                problems.append(
+                    f"{where}.overrideReason.reason: expected a coding of {REASON_SYSTEM} ({', '.join(REASONS)})"
+                )
+                code = None
+            comment_value = reason.get("userComment", "") if isinstance(reason, Mapping) else ""
+            comment = comment_value if isinstance(comment_value, str) else ""
+        extension = item.get("extension")
+        received = extension.get(RECEIVED_LEVEL_EXTENSION) if isinstance(extension, Mapping) else None
+        if problems or issued is None:
+            return None, problems
+        record: dict[str, Any] = {
+            "service": SERVICE_ID,
+            "card": card_id,
+            "outcome": outcome,
+            "outcomeTimestamp": when,
+            "indicated_level": issued.indicated,
+            "rulebase_sha256": issued.rulebase_sha256,
+            "facts_sha256": issued.facts_sha256,
+            "override": None,
+        }
+        if outcome == "overridden" and code is not None and issued.indicated is not None:
+            try:
+                override = PlacementOverride.from_dict(
+                    {
+                        "indicated_level": issued.indicated,
+                        "received_level": received,
+                        "reasons": [code],
+                        "text": comment,
+                        "rulebase_sha256": issued.rulebase_sha256,
+                        "facts_sha256": issued.facts_sha256,
+                        "recorded_at": when,
+                    },
+                    self.engine,
+                )
+            except InvalidOverride as error:
+                return None, [f"{where}: {p}" for p in error.problems]
+            record["override"] = override.to_dict()
+        return record, []
+
+
+def _instant(value: object) -> _dt.datetime:
+    found = _aware(value)
+    return found if found is not None else _dt.datetime.min.replace(tzinfo=_dt.UTC)
+
+
+def _aware(value: object) -> _dt.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        found = _dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return found if found.utcoffset() is not None else None
+
+
+def _summary(decision: Decision, current: Level | None) -> str:
+    low, high = decision.level_range
+    if decision.level is None:
+        count = len(decision.missing)
+        text = f"Level of care undecided: {count} fact{'s' * (count != 1)} needed ({low.label} to {high.label})"
+    else:
+        transition = decision.transition.value if decision.transition is not None else "admit"
+        move = transition if current is None or transition == "admit" else f"{transition} from {current.label}"
+        text = f"Level of care: {decision.level.label} ({move})"
+    if decision.emergency:
+        text = "Emergency response needed. " + text
+    return text if len(text) <= _SUMMARY_LIMIT else text[: _SUMMARY_LIMIT - 3] + "..."
+
+
+def _markdown(text: str) -> str:
+    # Rule text is data: keep it from opening Markdown constructs.
+    return "".join("\\" + c if c in "\\`*_[]<>#|" else c for c in text)
+
+
+def _detail(decision: Decision, rulebase: RuleBase) -> str:
+    info = rulebase.info
+    titles = {s.id: s.title for s in rulebase.sources}
+    used: list[str] = []
+
+    def items(reasons: Sequence[Any]) -> list[str]:
+        lines = []
+        for reason in reasons:
+            level = "" if reason.level is None else f" ({_markdown(reason.level.label)})"
+            facts = ", ".join(f"{k}={'unknown' if v is None else json.dumps(v)}" for k, v in reason.facts.items())
+            lines.append(f"- **{_markdown(reason.rule_id)}**{level}: {_markdown(reason.statement)}")
+            if facts:
+                # A code span shows fact names as they are; a backtick would close it.
+                lines.append(f"  Facts: `{facts.replace('`', chr(39))}`.")
+            if reason.sources:
+                lines.append(f"  Sources: {', '.join(_markdown(s) for s in reason.sources)}.")
+            used.extend(s for s in reason.sources if s not in used)
+        return lines
+
+    if decision.level is None:
+        low, high = decision.level_range
+        head = f"**Level undecided**: between {low.label} and {high.label} until these facts are known:"
+        parts = [
+            head,
+            "",
+            *[f"- `{name}`: {_markdown(rulebase.vocabulary[name].meaning)}" for name in decision.missing],
+        ]
+    else:
+        move = "" if decision.transition is None else f" ({decision.transition.value})"
+        parts = [f"**Level: {_markdown(decision.level.label)}**{move}"]
+    if decision.emergency:
+        parts += ["", "**An immediate crisis response is needed.**"]
+    for title, reasons in (
+        ("Reasons", decision.reasons),
+        ("Ruled out", decision.ruled_out),
+        ("Considerations", decision.considerations),
+    ):
+        if reasons:
+            parts += ["", f"**{title}**", "", *items(reasons)]
+    if used:
+        parts += ["", "**Sources**", "", *[f"- {_markdown(s)}: {_markdown(titles.get(s, s))}" for s in used]]
+    parts += ["", f"Rule base {_markdown(info.name)} {_markdown(info.version)} (sha256 {info.sha256[:12]})."]
+    return "\n".join(parts)
+
+
+# --- the application ------------------------------------------------------------------
+
+
+async def _json_body(request: Request) -> Mapping[str, Any]:
+    declared = request.headers.get("content-length", "")
+    # Refuse an announced oversized body before reading it into memory.
+    if declared.isdigit() and int(declared) > _MAX_BODY:
+        raise _Failure(413, "too-long", [f"the request body is over {_MAX_BODY} bytes"])
+    raw = await request.body()
+    if len(raw) > _MAX_BODY:
+        raise _Failure(413, "too-long", [f"the request body is over {_MAX_BODY} bytes"])
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise _Failure(400, "structure", ["the request body is not JSON"]) from None
+    if not isinstance(body, Mapping):
+        raise _Failure(400, "structure", [f"the request body must be a JSON object, got {type_name(body)}"])
+    return body
+
+
+def _guarded(name: str, handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    """Every answer is either the handler's or an OperationOutcome: never an empty card list."""
+
+    async def run(request: Request) -> Response:
+        try:
+            response = await handler(request)
+        except _Failure as failure:
+            logger.info("%s: %d %s", name, failure.status, failure.code)
+            return _failure_response(failure)
+        except Exception as error:  # noqa: BLE001 - the service must answer, and never with no cards
+            # The class only: messages and tracebacks can hold assessment values.
+            logger.error("%s: internal error %s", name, type(error).__name__)
+            what = "the feedback was not stored" if name == "feedback" else "no guidance could be given"
+            internal = _Failure(500, "exception", [f"internal error: {what}; see the service's log"])
+            return _failure_response(internal)
+        logger.info("%s: %d", name, response.status_code)
+        return response
+
+    return run
+
+
+def create_app(engine: Any, config: ServiceConfig) -> Starlette:
+    """The CDS Hooks service for ``engine``'s rule base, as an ASGI application."""
+    if not isinstance(getattr(engine, "_rb", None), RuleBase):
+        msg = f"engine: expected a levelcare.Engine, got {type_name(engine)}"
+        raise LevelCareError(msg)
+    service = _Service(engine, config)
+
+    async def discovery(request: Request) -> Response:
+        return JSONResponse(service.discovery())
+
+    def known(request: Request) -> None:
+        found = request.path_params["service"]
+        if found != SERVICE_ID:
+            raise _Failure(404, "not-found", [f"no service {shorten(found)}; this server has {SERVICE_ID!r}"])
+
+    async def call(request: Request) -> Response:
+        known(request)
+        service.authorise(request)
+        answer = await service.call(await _json_body(request))
+        actions = []
+        for card in answer["cards"]:
+            guidance = card.pop("_guidance", None)
+            if guidance is not None:
+                actions.append(
+                    {"type": "create", "description": "The decision as a GuidanceResponse", "resource": guidance}
+                )
+        if actions:
+            answer["systemActions"] = actions
+        indicators = ",".join(card["indicator"] for card in answer["cards"])
+        logger.info("%s: card %s", SERVICE_ID, indicators)
+        return JSONResponse(answer)
+
+    async def feedback(request: Request) -> Response:
+        known(request)
+        service.authorise(request)
+        records = service.feedback(await _json_body(request))
+        for record in records:
+            config.sink.write(record)
+        return JSONResponse({"stored": len(records)})
+
+    routes = [
+        Route("/cds-services", _guarded("discovery", discovery), methods=["GET"]),
+        Route("/cds-services/{service}", _guarded("service", call), methods=["POST"]),
+        Route("/cds-services/{service}/feedback", _guarded("feedback", feedback), methods=["POST"]),
+    ]
+    return Starlette(routes=routes)
+
+
+def serve(engine: Any, config: ServiceConfig, *, host: str, port: int) -> None:  # pragma: no cover - runs until stopped
+    """Run the service with uvicorn until interrupted."""
+    import copy
+
+    import uvicorn
+    import uvicorn.config
+
+    # uvicorn's own logging, plus the service's lines (requests, statuses, indicators).
+    logging_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    logging_config["loggers"]["levelcare"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    uvicorn.run(
+        create_app(engine, config),
+        host=host,
+        port=port,
+        log_config=logging_config,
+        log_level="info",
+        ws="none",
+        lifespan="off",
+    )

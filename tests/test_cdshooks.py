@@ -1,0 +1,642 @@
+"""The CDS Hooks service, started for real on 127.0.0.1 and called over HTTP.
+
+Every FHIR resource the service returns is checked with the fhir.resources models.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+import uvicorn
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from conftest import EXAMPLES_DIR
+from levelcare import Engine, LevelCareError, fhir
+from levelcare._adapters import cdshooks
+from levelcare.overrides import REASON_SYSTEM, REASONS, PlacementOverride, facts_digest
+
+ISSUER = "https://ehr.test/cds-client"
+SERVICE = f"/cds-services/{cdshooks.SERVICE_ID}"
+
+
+@contextlib.contextmanager
+def running(make_app: Any) -> Iterator[str]:
+    """Serve ``make_app(base_url)`` with uvicorn in a thread on a free port of 127.0.0.1."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    config = uvicorn.Config(make_app(base), log_config=None, ws="none", lifespan="off", http="h11")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.02)
+    try:
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+class Keys:
+    def __init__(self) -> None:
+        self.private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+    def public_pem(self) -> bytes:
+        return self.private.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
+    def token(self, aud: str, *, iss: str = ISSUER, key: Any = None, exp: int = 300, **claims: Any) -> str:
+        now = int(time.time())
+        payload = {"iss": iss, "aud": aud, "exp": now + exp, "iat": now, "jti": str(uuid.uuid4()), **claims}
+        return jwt.encode(payload, key or self.private, algorithm="RS384", headers={"kid": "k1"})
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine.default()
+
+
+@pytest.fixture(scope="module")
+def keys() -> Keys:
+    return Keys()
+
+
+@pytest.fixture(scope="module")
+def feedback_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("feedback") / "feedback.jsonl"
+
+
+@pytest.fixture(scope="module")
+def service(engine: Engine, keys: Keys, feedback_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    pem = tmp_path_factory.mktemp("keys") / "client.pem"
+    pem.write_bytes(keys.public_pem())
+
+    def make(base: str) -> Any:
+        config = cdshooks.ServiceConfig(
+            public_url=base,
+            issuers={ISSUER: cdshooks.load_keys(pem)},
+            sink=cdshooks.JsonLinesSink(feedback_file),
+        )
+        return cdshooks.create_app(engine, config)
+
+    with running(make) as base:
+        yield base
+
+
+def example_facts(name: str) -> dict[str, Any]:
+    return dict(json.loads((EXAMPLES_DIR / f"{name}.json").read_text(encoding="utf-8"))["facts"])
+
+
+def assessment(engine: Engine, facts: dict[str, Any], *, authored: str, patient: str = "p1") -> dict[str, Any]:
+    response = fhir.response_for(facts, engine)
+    response["authored"] = authored
+    response["subject"] = {"reference": f"Patient/{patient}"}
+    return response
+
+
+def request(prefetch: Any = None, *, patient: str = "p1", **more: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "hook": "patient-view",
+        "hookInstance": str(uuid.uuid4()),
+        "context": {"userId": "Practitioner/d1", "patientId": patient},
+        **more,
+    }
+    if prefetch is not None:
+        body["prefetch"] = {"assessment": prefetch}
+    return body
+
+
+def bundle(*resources: dict[str, Any]) -> dict[str, Any]:
+    return {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in resources]}
+
+
+def post(base: str, path: str, body: Any, keys: Keys | None, **token: Any) -> httpx.Response:
+    headers = {} if keys is None else {"Authorization": f"Bearer {keys.token(base + path, **token)}"}
+    return httpx.post(base + path, json=body, headers=headers, timeout=30)
+
+
+def outcome(response: httpx.Response, status: int) -> list[str]:
+    """The diagnostics of an OperationOutcome answer, checked against the FHIR model."""
+    assert response.status_code == status, response.text
+    model = fhir.to_model(response.json())
+    assert model.get_resource_type() == "OperationOutcome"
+    return [issue.diagnostics for issue in model.issue]
+
+
+def only_card(response: httpx.Response) -> dict[str, Any]:
+    assert response.status_code == 200, response.text
+    body = response.json()
+    (card,) = body["cards"]
+    assert len(card["summary"]) < 140
+    uuid.UUID(card["uuid"])
+    return dict(card)
+
+
+def guidance(response: httpx.Response, version: str = "R5") -> Any:
+    (action,) = response.json()["systemActions"]
+    assert action["type"] == "create"
+    return fhir.to_model(action["resource"], version)
+
+
+# --- discovery and cards ------------------------------------------------------------------
+
+
+def test_discovery(service: str, engine: Engine) -> None:
+    answer = httpx.get(service + "/cds-services", timeout=30)
+    assert answer.status_code == 200
+    (entry,) = answer.json()["services"]
+    assert (entry["id"], entry["hook"]) == (cdshooks.SERVICE_ID, "patient-view")
+    assert fhir.questionnaire_url(engine.rulebase) in entry["prefetch"]["assessment"]
+    assert "subject=Patient/{{context.patientId}}&" in entry["prefetch"]["assessment"]
+
+
+def test_a_complete_assessment_gives_an_info_card(service: str, engine: Engine, keys: Keys) -> None:
+    facts = example_facts("moderate-working-parent")
+    older = assessment(engine, {"harm_risk": "imminent"}, authored="2026-01-01T09:00:00+00:00")
+    newer = assessment(engine, facts, authored="2026-02-01T09:00:00+00:00")
+    answer = post(service, SERVICE, request(bundle(newer, older)), keys)
+    card = only_card(answer)
+    decision = engine.decide(facts, as_of=dt.datetime(2026, 2, 1, 9, tzinfo=dt.UTC))
+    assert decision.level is not None and decision.transition is not None
+    assert card["indicator"] == "info"
+    assert card["summary"] == f"Level of care: {decision.level.label} ({decision.transition.value})"
+    info = engine.rulebase
+    assert card["source"]["label"] == f"levelcare {info.name} {info.version}"
+    for reason in (*decision.reasons, *decision.ruled_out):
+        assert f"**{reason.rule_id}**" in card["detail"]
+    assert all(f"- {source}: " in card["detail"] for reason in decision.reasons for source in reason.sources)
+    assert [(c["system"], c["code"], c["display"]) for c in card["overrideReasons"]] == [
+        (REASON_SYSTEM, code, display) for code, display in REASONS.items()
+    ]
+    model = guidance(answer)
+    assert model.status == "success"
+    assert model.subject.reference == "Patient/p1"
+    output = answer.json()["systemActions"][0]["resource"]
+    assert output == fhir.guidance_response(
+        decision, engine, subject="Patient/p1", request_id=output["requestIdentifier"]["value"]
+    )
+
+
+def test_a_partial_assessment_gives_a_warning_card(service: str, engine: Engine, keys: Keys) -> None:
+    facts = {"harm_risk": "none", "addiction_severity": "moderate"}
+    answer = post(service, SERVICE, request(assessment(engine, facts, authored="2026-02-01T09:00:00Z")), keys)
+    card = only_card(answer)
+    decision = engine.decide(facts)
+    low, high = decision.level_range
+    assert card["indicator"] == "warning"
+    assert (
+        card["summary"]
+        == f"Level of care undecided: {len(decision.missing)} facts needed ({low.label} to {high.label})"
+    )
+    assert all(f"- `{name}`: " in card["detail"] for name in decision.missing)
+    assert "overrideReasons" not in card
+    model = guidance(answer)
+    assert model.status == "data-required"
+    assert len(model.dataRequirement) == len(decision.missing)
+
+
+@pytest.mark.parametrize("example", ["iop-relapse-worsening", "iop-graduating"])
+def test_a_transition_names_the_current_level(service: str, engine: Engine, keys: Keys, example: str) -> None:
+    facts = example_facts(example)
+    card = only_card(post(service, SERVICE, request(assessment(engine, facts, authored="2026-02-01T09:00:00Z")), keys))
+    decision = engine.decide(facts)
+    assert decision.level is not None and decision.transition is not None
+    current = engine.levels[facts["current_level"]]
+    move = f"{decision.transition.value} from {current.label}"
+    assert card["summary"] == f"Level of care: {decision.level.label} ({move})"
+    assert "Facts: `" in card["detail"]
+
+
+def test_an_emergency_gives_a_critical_card(service: str, engine: Engine, keys: Keys) -> None:
+    facts = {**example_facts("moderate-working-parent"), "harm_risk": "imminent"}
+    card = only_card(post(service, SERVICE, request(assessment(engine, facts, authored="2026-02-01T09:00:00Z")), keys))
+    assert card["indicator"] == "critical"
+    assert card["summary"].startswith("Emergency response needed. Level of care: ")
+    assert "**An immediate crisis response is needed.**" in card["detail"]
+
+
+def test_an_unreadable_assessment_gives_a_warning_card_listing_the_problems(
+    service: str, engine: Engine, keys: Keys
+) -> None:
+    response = assessment(engine, {"harm_risk": "none"}, authored="2026-02-01T09:00:00Z")
+    response["item"][0]["answer"] = [{"valueString": "hgih"}]
+    response["item"].append({"linkId": "suicide_risk", "answer": [{"valueBoolean": True}]})
+    card = only_card(post(service, SERVICE, request(response), keys))
+    assert card["indicator"] == "warning"
+    assert card["summary"] == "Level of care: the latest assessment cannot be read (2 problems)"
+    assert "- `harm_risk`: expected one of" in card["detail"]
+    assert "- `suicide_risk`: unknown linkId; did you mean 'harm_risk'?" in card["detail"]
+
+
+def test_r4_resources(engine: Engine) -> None:
+    def make(base: str) -> Any:
+        config = cdshooks.ServiceConfig(public_url=base, auth=False, fhir_version="R4")
+        return cdshooks.create_app(engine, config)
+
+    with running(make) as base:
+        facts = example_facts("moderate-working-parent")
+        answer = post(base, SERVICE, request(assessment(engine, facts, authored="2026-02-01T09:00:00Z")), None)
+    assert guidance(answer, "R4").status == "success"
+    assert "reasonCode" in answer.json()["systemActions"][0]["resource"]
+
+
+# --- data the service cannot get ----------------------------------------------------------
+
+
+def test_412_when_the_assessment_is_neither_prefetched_nor_fetchable(service: str, engine: Engine, keys: Keys) -> None:
+    assert outcome(post(service, SERVICE, request(), keys), 412) == [
+        "prefetch.assessment is missing and no fhirServer with fhirAuthorization was given to fetch it"
+    ]
+    url = fhir.questionnaire_url(engine.rulebase)
+    other = {"resourceType": "QuestionnaireResponse", "status": "completed", "questionnaire": "urn:other"}
+    assert outcome(post(service, SERVICE, request(bundle(other)), keys), 412) == [
+        f"no assessment QuestionnaireResponse ({url}) for this patient"
+    ]
+
+
+@pytest.fixture(scope="module")
+def fhir_server(engine: Engine) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A FHIR server stand-in holding one assessment, recording each search it answers."""
+    searches: list[dict[str, Any]] = []
+
+    def make(base: str) -> Any:
+        async def search(request: Request) -> Response:
+            searches.append({"params": dict(request.query_params), "auth": request.headers.get("authorization")})
+            if request.headers.get("authorization") != "Bearer good-token":
+                return JSONResponse({"resourceType": "OperationOutcome", "issue": []}, status_code=401)
+            found = assessment(engine, example_facts("moderate-working-parent"), authored="2026-02-01T09:00:00Z")
+            return JSONResponse(bundle(found))
+
+        return Starlette(routes=[Route("/fhir/QuestionnaireResponse", search)])
+
+    with running(make) as base:
+        yield base + "/fhir", searches
+
+
+def test_the_assessment_is_fetched_when_not_prefetched(
+    service: str, engine: Engine, keys: Keys, fhir_server: tuple[str, list[dict[str, Any]]]
+) -> None:
+    server, searches = fhir_server
+    token = {"access_token": "good-token", "token_type": "Bearer", "expires_in": 300, "scope": "patient/*.read"}
+    answer = post(service, SERVICE, request(fhirServer=server, fhirAuthorization=token), keys)
+    assert only_card(answer)["indicator"] == "info"
+    assert searches[-1]["params"] == {
+        "subject": "Patient/p1",
+        "questionnaire": fhir.questionnaire_url(engine.rulebase),
+        "_sort": "-authored",
+        "_count": "1",
+    }
+    refused = post(service, SERVICE, request(fhirServer=server, fhirAuthorization={"access_token": "bad"}), keys)
+    assert outcome(refused, 412) == ["the FHIR server answered 401 to the assessment search"]
+    nowhere = post(
+        service, SERVICE, request(fhirServer="http://127.0.0.1:9/fhir", fhirAuthorization={"access_token": "x"}), keys
+    )
+    assert outcome(nowhere, 412) == ["the assessment could not be fetched (ConnectError)"]
+
+
+def test_bad_requests_get_an_operation_outcome(service: str, engine: Engine, keys: Keys) -> None:
+    facts = example_facts("moderate-working-parent")
+    elsewhere = assessment(engine, facts, authored="2026-02-01T09:00:00Z", patient="p2")
+    assert outcome(post(service, SERVICE, request(elsewhere), keys), 400) == [
+        "the assessment's subject is not the patient in context"
+    ]
+    body = {"hook": "order-select", "context": {}, "prefetch": []}
+    assert outcome(post(service, SERVICE, body, keys), 400) == [
+        "hook: expected 'patient-view', got 'order-select'",
+        "hookInstance: expected a string",
+        "context.patientId: expected a string",
+        "prefetch: expected an object, got array",
+    ]
+    assert outcome(post(service, SERVICE, request(["x"]), keys), 400) == [
+        "prefetch.assessment: expected a resource or a Bundle, got array"
+    ]
+    assert outcome(post(service, SERVICE, [1], keys), 400) == ["the request body must be a JSON object, got array"]
+    raw = httpx.post(
+        service + SERVICE,
+        content=b"{",
+        headers={"Authorization": f"Bearer {keys.token(service + SERVICE)}"},
+        timeout=30,
+    )
+    assert outcome(raw, 400) == ["the request body is not JSON"]
+    assert outcome(post(service, "/cds-services/other", request(), keys), 404) == [
+        f"no service 'other'; this server has {cdshooks.SERVICE_ID!r}"
+    ]
+
+
+# --- authentication -----------------------------------------------------------------------
+
+
+def test_bad_jwts_are_refused(service: str, keys: Keys, engine: Engine) -> None:
+    body = request(assessment(engine, example_facts("moderate-working-parent"), authored="2026-02-01T09:00:00Z"))
+    url = service + SERVICE
+    missing = httpx.post(url, json=body, timeout=30)
+    assert outcome(missing, 401) == ["a JWT bearer token is required (Authorization: Bearer ...)"]
+    assert missing.headers["www-authenticate"] == "Bearer"
+
+    def refused(token: str) -> list[str]:
+        return outcome(httpx.post(url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=30), 401)
+
+    assert refused("not-a-jwt") == ["the bearer token is not a JWT"]
+    assert refused(keys.token(url, iss="https://intruder.test")) == ["issuer 'https://intruder.test' is not accepted"]
+    assert refused(keys.token(service + "/cds-services/other")) == [f"the token's aud is not this endpoint ({url})"]
+    assert refused(keys.token(url, exp=-60)) == ["the token has expired"]
+    assert refused(keys.token(url, key=keys.other)) == ["the signature matches none of the issuer's keys"]
+    shared = jwt.encode({"iss": ISSUER, "aud": url, "exp": int(time.time()) + 60}, "secret" * 6, algorithm="HS256")
+    assert refused(shared) == ["algorithm 'HS256' is not accepted; use one of RS256, RS384, RS512, ES256, ES384, ES512"]
+    no_exp = jwt.encode({"iss": ISSUER, "aud": url}, keys.private, algorithm="RS384")
+    assert refused(no_exp) == ["the token has no exp claim"]
+    assert only_card(httpx.post(url, json=body, headers={"Authorization": f"Bearer {keys.token(url)}"}, timeout=30))
+
+
+def test_a_jwks_with_several_keys(tmp_path: Path, keys: Keys) -> None:
+    other = ec.generate_private_key(ec.SECP384R1())
+    jwks = {
+        "keys": [
+            json.loads(jwt.algorithms.ECAlgorithm.to_jwk(other.public_key())),
+            json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(keys.private.public_key())),
+        ]
+    }
+    path = tmp_path / "jwks.json"
+    path.write_text(json.dumps(jwks), encoding="utf-8")
+    assert len(cdshooks.load_keys(path)) == 2
+
+    def make(base: str) -> Any:
+        config = cdshooks.ServiceConfig(public_url=base, issuers={ISSUER: cdshooks.load_keys(path)})
+        return cdshooks.create_app(Engine.default(), config)
+
+    with running(make) as base:
+        url = base + SERVICE
+        for key, algorithm in ((other, "ES384"), (keys.private, "RS384")):
+            claims = {"iss": ISSUER, "aud": url, "exp": int(time.time()) + 60, "jti": str(uuid.uuid4())}
+            token = jwt.encode(claims, key, algorithm=algorithm)
+            answer = httpx.post(url, json=request(), headers={"Authorization": f"Bearer {token}"}, timeout=30)
+            # Authenticated, so the missing assessment is what the service reports.
+            assert outcome(answer, 412) == [
+                "prefetch.assessment is missing and no fhirServer with fhirAuthorization was given to fetch it"
+            ]
+    secret = tmp_path / "secret.json"
+    secret.write_text(json.dumps({"keys": [{"kty": "oct", "k": "c2VjcmV0c2VjcmV0"}]}), encoding="utf-8")
+    with pytest.raises(LevelCareError, match="secret.json: the JWKS holds no RSA or elliptic-curve public key"):
+        cdshooks.load_keys(secret)
+    bad = tmp_path / "bad.pem"
+    bad.write_text("-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----\n", encoding="utf-8")
+    with pytest.raises(LevelCareError, match="bad.pem: not a PEM public key or a JWKS"):
+        cdshooks.load_keys(bad)
+    with pytest.raises(LevelCareError, match="absent.pem: cannot read the key file"):
+        cdshooks.load_keys(tmp_path / "absent.pem")
+
+
+def test_configuration_errors(engine: Engine) -> None:
+    with pytest.raises(LevelCareError, match="authentication is on but no issuer is configured"):
+        cdshooks.ServiceConfig(public_url="http://127.0.0.1:1")
+    with pytest.raises(LevelCareError, match="fhir_version: expected one of R5, R4, R4B, got 'R3'"):
+        cdshooks.ServiceConfig(public_url="http://127.0.0.1:1", auth=False, fhir_version="R3")
+    with pytest.raises(LevelCareError, match="engine: expected a levelcare.Engine, got string"):
+        cdshooks.create_app("engine", cdshooks.ServiceConfig(public_url="http://127.0.0.1:1", auth=False))
+    assert cdshooks.is_loopback("localhost") and cdshooks.is_loopback("::1") and cdshooks.is_loopback("127.0.0.2")
+    assert not cdshooks.is_loopback("0.0.0.0") and not cdshooks.is_loopback("ehr.test")
+
+
+# --- feedback -----------------------------------------------------------------------------
+
+
+def test_feedback_with_an_override_is_stored(service: str, engine: Engine, keys: Keys, feedback_file: Path) -> None:
+    facts = example_facts("moderate-working-parent")
+    card = only_card(post(service, SERVICE, request(assessment(engine, facts, authored="2026-02-01T09:00:00Z")), keys))
+    decision = engine.decide(facts)
+    assert decision.level is not None
+    received = engine.levels[decision.level.rank + 1].id
+    before = feedback_file.read_text(encoding="utf-8").splitlines() if feedback_file.exists() else []
+    items = [
+        {
+            "card": card["uuid"],
+            "outcome": "overridden",
+            "overrideReason": {
+                "reason": {"system": REASON_SYSTEM, "code": "payer-decision", "display": REASONS["payer-decision"]},
+                "userComment": "Authorised one level up",
+            },
+            "outcomeTimestamp": "2026-02-01T09:05:00Z",
+            "extension": {cdshooks.RECEIVED_LEVEL_EXTENSION: received},
+        },
+        {"card": card["uuid"], "outcome": "accepted", "outcomeTimestamp": "2026-02-01T09:06:00+00:00"},
+    ]
+    answer = post(service, SERVICE + "/feedback", {"feedback": items}, keys)
+    assert (answer.status_code, answer.json()) == (200, {"stored": 2})
+    lines = feedback_file.read_text(encoding="utf-8").splitlines()[len(before) :]
+    overridden, accepted = (json.loads(line) for line in lines)
+    assert overridden["override"] is not None
+    record = PlacementOverride.from_dict(overridden["override"], engine)
+    assert (record.indicated, record.received, record.reasons) == (
+        decision.level,
+        engine.levels[received],
+        ("payer-decision",),
+    )
+    assert record.text == "Authorised one level up"
+    assert record.facts_sha256 == facts_digest(facts, engine) == overridden["facts_sha256"]
+    assert record.rulebase_sha256 == engine.rulebase.sha256
+    assert (accepted["outcome"], accepted["override"], accepted["indicated_level"]) == (
+        "accepted",
+        None,
+        decision.level.id,
+    )
+
+
+def test_bad_feedback_stores_nothing(service: str, engine: Engine, keys: Keys, feedback_file: Path) -> None:
+    facts = example_facts("moderate-working-parent")
+    card = only_card(post(service, SERVICE, request(assessment(engine, facts, authored="2026-02-01T09:00:00Z")), keys))
+    before = feedback_file.read_text(encoding="utf-8") if feedback_file.exists() else ""
+    items: list[Any] = [
+        {"card": card["uuid"], "outcome": "accepted", "outcomeTimestamp": "2026-02-01T09:06:00Z"},
+        {"card": str(uuid.uuid4()), "outcome": "ignored", "outcomeTimestamp": "yesterday"},
+        {
+            "card": card["uuid"],
+            "outcome": "overridden",
+            "outcomeTimestamp": "2026-02-01T09:06:00Z",
+            "overrideReason": {"reason": {"system": REASON_SYSTEM, "code": "budget"}},
+        },
+        {
+            "card": card["uuid"],
+            "outcome": "overridden",
+            "outcomeTimestamp": "2026-02-01T09:06:00Z",
+            "overrideReason": {"reason": {"system": REASON_SYSTEM, "code": "other"}},
+            "extension": {cdshooks.RECEIVED_LEVEL_EXTENSION: "detox"},
+        },
+        "x",
+    ]
+    problems = outcome(post(service, SERVICE + "/feedback", {"feedback": items}, keys), 400)
+    levels = ", ".join(engine.levels.ids)
+    assert problems == [
+        f"feedback[1].card: {items[1]['card']!r} is not a card this service issued (or it was issued before a restart)",
+        "feedback[1].outcome: expected 'accepted' or 'overridden', got 'ignored'",
+        "feedback[1].outcomeTimestamp: expected an ISO 8601 instant with its offset, got 'yesterday'",
+        f"feedback[2].overrideReason.reason: expected a coding of {REASON_SYSTEM} ({', '.join(REASONS)})",
+        f"feedback[3]: received_level: 'detox' is not a level of this rule base; use one of {levels}",
+        "feedback[3]: text: reason 'other' needs the text to say what it is",
+        "feedback[4]: expected an object, got string",
+    ]
+    assert (feedback_file.read_text(encoding="utf-8") if feedback_file.exists() else "") == before
+    assert outcome(post(service, SERVICE + "/feedback", {"feedback": []}, keys), 400) == [
+        "feedback: expected a non-empty list"
+    ]
+    assert outcome(post(service, SERVICE + "/feedback", {"feedback": items[:1]}, None), 401)
+
+
+# --- never fail open, never log values ----------------------------------------------------
+
+
+class _FailingSink:
+    def write(self, record: Any) -> None:
+        msg = f"disk full while writing {record}"
+        raise OSError(msg)
+
+
+def test_a_sink_that_fails_gives_a_500(engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+
+    def make(base: str) -> Any:
+        return cdshooks.create_app(engine, cdshooks.ServiceConfig(public_url=base, auth=False, sink=_FailingSink()))
+
+    facts = example_facts("moderate-working-parent")
+    with running(make) as base:
+        card = only_card(post(base, SERVICE, request(assessment(engine, facts, authored="2026-02-01T09:00:00Z")), None))
+        item = {"card": card["uuid"], "outcome": "accepted", "outcomeTimestamp": "2026-02-01T09:06:00Z"}
+        answer = post(base, SERVICE + "/feedback", {"feedback": [item]}, None)
+        assert outcome(answer, 500) == ["internal error: the feedback was not stored; see the service's log"]
+        too_big = httpx.post(base + SERVICE, content=b" " * 2_000_001, timeout=30)
+        assert outcome(too_big, 413) == ["the request body is over 2000000 bytes"]
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "feedback: internal error OSError" in logged
+    assert "disk full" not in logged and card["uuid"] not in logged
+
+
+class _Broken(Engine):
+    def decide(self, facts: Any, *, as_of: dt.datetime | None = None) -> Any:
+        msg = f"defect while deciding {dict(facts)}"
+        raise RuntimeError(msg)
+
+
+def test_a_handler_error_is_a_500_and_logs_no_values(engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
+    broken = _Broken(engine._rb)
+    caplog.set_level(logging.INFO)
+
+    def make(base: str) -> Any:
+        return cdshooks.create_app(broken, cdshooks.ServiceConfig(public_url=base, auth=False))
+
+    facts = example_facts("moderate-working-parent")
+    with running(make) as base:
+        answer = post(base, SERVICE, request(assessment(engine, facts, authored="2026-02-01T09:00:00Z")), None)
+        assert outcome(answer, 500) == ["internal error: no guidance could be given; see the service's log"]
+        assert "cards" not in answer.json()
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "service: internal error RuntimeError" in logged
+    for name, value in facts.items():
+        assert name not in logged
+        if isinstance(value, str):
+            assert value not in logged
+    assert "defect while deciding" not in logged
+
+
+def test_service_logs_hold_no_assessment_values(
+    service: str, engine: Engine, keys: Keys, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    facts = {**example_facts("moderate-working-parent"), "psychiatric_severity": "severe"}
+    answer = post(service, SERVICE, request(assessment(engine, facts, authored="2026-02-01T09:00:00Z")), keys)
+    assert answer.status_code == 200
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "levelcare-placement: card " in logged
+    for name, value in facts.items():
+        assert name not in logged
+        if isinstance(value, str):
+            assert value not in logged
+
+
+# --- levelcare serve ----------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_levelcare_serve(tmp_path: Path) -> None:
+    port = free_port()
+    facts = example_facts("moderate-working-parent")
+    feedback = tmp_path / "feedback.jsonl"
+    command = [sys.executable, "-m", "levelcare", "serve", "--port", str(port), "--feedback", str(feedback)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, process.communicate()
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/cds-services", timeout=5)
+                break
+            except httpx.ConnectError:
+                assert time.monotonic() < deadline, "levelcare serve did not start"
+                time.sleep(0.1)
+        assert answer.json()["services"][0]["id"] == cdshooks.SERVICE_ID
+        engine = Engine.default()
+        body = request(assessment(engine, facts, authored="2026-02-01T09:00:00Z"))
+        assert only_card(post(f"http://127.0.0.1:{port}", SERVICE, body, None))["indicator"] == "info"
+    finally:
+        process.send_signal(signal.SIGINT if os.name != "nt" else signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    assert "levelcare: JWT authentication is off: for local use only" in stderr
+    # The service's own log lines reach the console; fact names never do.
+    assert "discovery: 200" in stderr
+    assert "levelcare-placement: card info" in stderr
+    for name, value in facts.items():
+        assert name not in stderr
+        if isinstance(value, str):
+            assert value not in stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--host", "0.0.0.0", "--no-auth"], "--no-auth is for local use only; 0.0.0.0 is not a loopback address"),
+        (["--host", "0.0.0.0"], "serving on 0.0.0.0 needs authentication: give --issuer ISS=KEYFILE"),
+        (["--issuer", "no-key-file"], "--issuer: expected ISS=KEYFILE, got 'no-key-file'"),
+    ],
+)
+def test_levelcare_serve_refuses_to_fail_open(args: list[str], message: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "levelcare", "serve", "--port", "1", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"levelcare: {message}")
