@@ -20,7 +20,7 @@ from levelcare import Engine, Finding, Level, Severity, VerificationReport
 from levelcare._rulebase import Rule
 from levelcare._rulebase import _conditions as cond
 from levelcare._rulebase._vocabulary import Fact, Vocabulary
-from levelcare._verify import _conflict, _satisfiable, _Verifier, check_command
+from levelcare._verify import EXIT_UNVERIFIED, _conflict, _satisfiable, _Verifier, check_command
 from levelcare.testing import assessments
 
 CASES_DIR = Path(__file__).resolve().parent / "rulebases"
@@ -194,18 +194,27 @@ def test_an_engine_with_a_session_field_as_fact_is_reported() -> None:
     assert sorted(reserved) == [("error", "reserved-name", "XX-1", "extra.toml"), ("error", "reserved-name", "sid", "")]
 
 
-def test_too_many_combinations_skip_the_exhaustive_checks_with_a_warning(
-    monkeypatch: pytest.MonkeyPatch, broken: dict[str, Path]
+def test_a_check_not_decided_within_the_budget_is_unverified_never_passed(
+    capsys: pytest.CaptureFixture[str], broken: dict[str, Path]
 ) -> None:
-    """Past the limit the exhaustive passes are skipped and say so; static checks still run."""
-    monkeypatch.setattr("levelcare._verify.MAX_COMBINATIONS", 1000)
-    report = levelcare.verify(broken["contradictory-condition"])
-    assert sorted(key(f) for f in report.findings) == [
-        ("error", "never-fires", "IN-6", "inpatient.toml"),
-        ("warning", "too-large", "", ""),
-    ]
-    assert "69,120 combinations are more than the 1,000" in report.warnings[0].message
-    assert report.checked == {}
+    """With no time left every symbolic check is reported unverified, and the command exits 4, not 0."""
+    report = levelcare.verify(broken["shadowed-rule"], budget=1e-9)
+    assert report.findings and all(f.severity is Severity.UNVERIFIED for f in report.findings)
+    assert {f.check for f in report.unverified} >= {"not-monotone", "gap", "emergency-level", "never-decides"}
+    assert all("not decided within the time budget" in f.message for f in report.findings)
+    assert not report.ok and report.errors == () and report.exit_status() == 4
+    assert check_command(str(broken["shadowed-rule"]), False, 1e-9) == EXIT_UNVERIFIED
+    out = capsys.readouterr().out
+    assert "unverified [not-monotone]" in out
+    assert out.rstrip().endswith(f"0 errors, 0 warnings, {len(report.findings)} unverified.")
+    assert check_command(str(broken["contradictory-condition"]), True, 1e-9) == EXIT_UNVERIFIED
+    data = json.loads(capsys.readouterr().out)
+    assert data["unverified"] == len(data["findings"]) > 0 and data["errors"] == 0 and not data["ok"]
+    # An error found takes precedence over a check left undecided.
+    both = attrs.evolve(report, findings=(*report.findings, levelcare.verify(broken["contradictory-condition"]).errors[0]))
+    assert both.exit_status() == 1
+    # With time enough, the same rule base passes with its one warning.
+    assert check_command(str(broken["shadowed-rule"]), False, 600) == 0
 
 
 # --- the verifier's level function against the engine ----------------------------------
