@@ -217,6 +217,91 @@ def test_a_check_not_decided_within_the_budget_is_unverified_never_passed(
     assert check_command(str(broken["shadowed-rule"]), False, 600) == 0
 
 
+def test_a_faulty_rule_in_a_vocabulary_too_large_to_enumerate_is_found(
+    capsys: pytest.CaptureFixture[str], broken: dict[str, Path]
+) -> None:
+    """Past millions of combinations the check still proves monotonicity, and fails with a counterexample."""
+    folder = broken["larger-vocabulary-lowers-level"]
+    report = levelcare.verify(folder)
+    assert report.checked["clinical"] == 69_120 * 3**4 > 4_000_000
+    [finding] = report.findings
+    assert key(finding) == ("error", "not-monotone", "PH-8", "php.toml")
+    assert finding.counterexample is not None and finding.contrast is not None
+    assert (finding.counterexample["support_system"], finding.contrast["support_system"]) == ("limited", "none")
+    assert finding.count == 72 * 3**4
+    assert check_command(str(folder), False) == 1
+    assert "error [not-monotone] PH-8 (php.toml)" in capsys.readouterr().out
+
+
+def large_condition(vocabulary: Vocabulary, groups: int) -> dict[str, Any]:
+    """``all`` over ``groups`` ``any`` groups, each of two clinical facts at their highest need."""
+    facts = [f for f in vocabulary.facts if f.group == "clinical" and f.kind == "ordinal"]
+    items = []
+    for i in range(groups):
+        pair = (facts[i % len(facts)], facts[(i + 1) % len(facts)])
+        items.append({"any": [{"fact": f.name, "is": f.values[-1]} for f in pair]})
+    return {"all": items}
+
+
+def test_a_rule_the_engine_cannot_compile_fails_the_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A rule base that loads but that durable-rules cannot compile is an error naming the rule."""
+    target = tmp_path / "rules"
+    shutil.copytree(RULES_DIR, target)
+    condition = large_condition(Engine.default().vocabulary, 30)
+    rule = {"id": "PH-9", "level": "php", "statement": "s", "sources": ["jc-iop"], "when": condition}
+    lines = ["", "[[rule]]"] + [f"{k} = {json.dumps(v)}" for k, v in rule.items() if k != "when"]
+    lines.append("when = " + _toml_inline(condition))
+    (target / "php.toml").write_text((target / "php.toml").read_text(encoding="utf-8") + "\n".join(lines) + "\n")
+    with pytest.raises(levelcare.EngineError):
+        Engine.from_path(target)
+    report = levelcare.verify(target)
+    engine = [f for f in report.findings if f.check == "engine"]
+    assert [key(f) for f in engine] == [("error", "engine", "PH-9", "php.toml")]
+    assert "the engine cannot compile PH-9" in engine[0].message
+    assert "error code: 113" in engine[0].message
+    assert check_command(str(target), False) == 1
+    assert "error [engine] PH-9 (php.toml)" in capsys.readouterr().out
+
+
+def _toml_inline(value: object) -> str:
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_inline(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_inline(v) for v in value) + "]"
+    return json.dumps(value)
+
+
+def test_an_engine_that_fails_to_decide_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rule base the engine builds but cannot run fails the check, with the assessment it failed on."""
+    engine = Engine.from_path(RULES_DIR)
+
+    def fail(facts: object) -> None:
+        raise levelcare.EngineError("durable-rules failed: error code 303")
+
+    monkeypatch.setattr(engine, "decide", fail)
+    report = levelcare.verify(engine)
+    [finding] = report.findings
+    assert key(finding) == ("error", "engine", "", "")
+    assert "every fact at its highest need, for a new admission: durable-rules failed: error code 303" in finding.message
+    assert finding.counterexample is not None and finding.counterexample["harm_risk"] == "imminent"
+
+
+def test_a_bridge_whose_floor_is_ignored_is_reported() -> None:
+    """Built in code past the loader, a second bridge from the same level is never applied: step downs go below it."""
+    rulebase = Engine.default()._rb
+    first = rulebase.bridges[0]
+    levels = rulebase.levels
+    top = max(first.applies_to)
+    second = attrs.evolve(first, id="TR-9", applies_to=frozenset({top}), floor=levels[top.rank - 1])
+    report = levelcare.verify(Engine(attrs.evolve(rulebase, bridges=(first, second))))
+    [finding] = report.findings
+    assert key(finding) == ("error", "bridge-floor", "TR-9", first.file)
+    assert f"someone in treatment at {top.value} steps down to" in finding.message
+    assert finding.counterexample is not None and finding.counterexample["current_level"] == top.value
+    decision = Engine.default().decide(finding.counterexample)
+    assert decision.level is not None and decision.level < levels[top.rank - 1]
+
+
 # --- the verifier's level function against the engine ----------------------------------
 
 SPOT_CHECKED = ["shipped", "lowers-level-when-risk-rises", "transition-lowers-level", "current-level-lowers-level"]
