@@ -364,7 +364,16 @@ class _Verifier:
                 self.clock.tick()
                 dropped |= node & ~higher
             violations += self._split(dropped, CURRENT_LEVEL, current, current, self.names)
-        for name in self.clinical:
+        # In treatment the threshold is the admission one or a part (escalation,
+        # unmet sign, bridge). Raising a clinical fact no part reads cannot take a
+        # part away, so any threshold it takes away is an admission one, which the
+        # admission check reports: only the facts parts read need checking here.
+        read: set[str] = set()
+        for now in self.levels:
+            for level in self.levels:
+                for _, condition in self.placement.parts(now, level):
+                    read |= cond.facts_read(condition)
+        for name in (n for n in self.clinical if n in read):
             for position in range(len(self.analysis.cells[name]) - 1):
                 for current in range(len(self.levels)):
                     dropped = self._drops(self.staying(current), name, position)

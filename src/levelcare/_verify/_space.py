@@ -79,6 +79,7 @@ class Space:
         self.false: Node = self.bdd.false
         self._cell: dict[tuple[str, int], Node] = {}
         self._atoms: dict[tuple[str, frozenset[int]], Node] = {}
+        self._groups: dict[cond.Condition, Node] = {}
         # Only codes below a fact's number of cells stand for a cell.
         self.valid = {name: self._or(self.cell(name, i) for i in range(len(self.cells[name]))) for name in self.names}
 
@@ -104,6 +105,16 @@ class Space:
             result &= self.valid[name]
         return result
 
+    def _fold(self, nodes: list[Node], conjunction: bool) -> Node:
+        """``and`` or ``or`` of ``nodes``, in order."""
+        result = self.true if conjunction else self.false
+        for node in nodes:
+            self.clock.tick()
+            result = result & node if conjunction else result | node
+            if conjunction and result == self.false:
+                break
+        return result
+
     def _or(self, nodes: Iterable[Node]) -> Node:
         result = self.false
         for node in nodes:
@@ -113,18 +124,13 @@ class Space:
     def encode(self, condition: cond.Condition) -> Node:
         """The combinations where ``condition`` holds (fact atoms only)."""
         self.clock.tick()
-        if isinstance(condition, cond.All):
-            result = self.true
-            for item in condition.items:
-                result &= self.encode(item)
-                if result == self.false:
-                    break
-            return result
-        if isinstance(condition, cond.Any_):
-            result = self.false
-            for item in condition.items:
-                result |= self.encode(item)
-            return result
+        if isinstance(condition, (cond.All, cond.Any_)):
+            # The same rule's condition comes back in every threshold it belongs to.
+            found = self._groups.get(condition)
+            if found is None:
+                items = [self.encode(item) for item in condition.items]
+                found = self._groups[condition] = self._fold(items, isinstance(condition, cond.All))
+            return found
         if isinstance(condition, (cond.ValueAtom, cond.RangeAtom)) and condition.fact in self.cells:
             cells = self.cells[condition.fact]
             positions = frozenset(
