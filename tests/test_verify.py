@@ -203,6 +203,7 @@ def test_a_check_not_decided_within_the_budget_is_unverified_never_passed(
     assert {f.check for f in report.unverified} >= {"not-monotone", "gap", "emergency-level", "never-decides"}
     assert all("not decided within the time budget" in f.message for f in report.findings)
     assert not report.ok and report.errors == () and report.exit_status() == 4
+    assert report.checked == {}
     assert check_command(str(broken["shadowed-rule"]), False, 1e-9) == EXIT_UNVERIFIED
     out = capsys.readouterr().out
     assert "unverified [not-monotone]" in out

@@ -43,6 +43,7 @@ from ._report import (
     NEVER_FIRES,
     NOT_MONOTONE,
     Finding,
+    Severity,
     VerificationReport,
     error,
     show,
@@ -165,11 +166,16 @@ class _Verifier:
                     unverified(
                         check,
                         f"not decided within the time budget of {budget:g} s: {what}. Nothing is known about "
-                        "this check; allow more time with --budget SECONDS.",
+                        "this check; allow more time (levelcare check --budget SECONDS, or verify(..., budget=...)).",
                     )
                 )
+        # Only a report whose every check was decided covered every combination.
+        decided = not any(f.severity is Severity.UNVERIFIED for f in self.findings)
         return VerificationReport(
-            location=location, rulebase=self.rb.info, findings=sort_findings(self.findings), checked=self.checked
+            location=location,
+            rulebase=self.rb.info,
+            findings=sort_findings(self.findings),
+            checked=self.checked if decided else {},
         )
 
     @property

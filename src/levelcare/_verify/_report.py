@@ -113,7 +113,7 @@ class VerificationReport:
         checked: How many combinations the symbolic checks covered:
             ``clinical`` (every combination of the clinical facts) and
             ``transitions`` (current level × the clinical facts × the progress
-            facts); a check reported as unverified did not cover them.
+            facts); empty when a check was left unverified.
 
     .. versionadded:: 1.0
     """
