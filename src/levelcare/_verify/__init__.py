@@ -81,8 +81,6 @@ def verify(
         or unverified checks.
 
     .. versionadded:: 1.0
-    .. versionchanged:: 1.1
-       Symbolic; the ``budget`` argument; the ``engine`` and ``bridge-floor`` checks.
     """
     if isinstance(target, Engine):
         rulebase = target._rb

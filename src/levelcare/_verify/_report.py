@@ -37,8 +37,6 @@ class Severity(enum.Enum):
     nothing is known about that property.
 
     .. versionadded:: 1.0
-    .. versionchanged:: 1.1
-       ``UNVERIFIED``.
     """
 
     ERROR = "error"
@@ -137,7 +135,7 @@ class VerificationReport:
     def unverified(self) -> tuple[Finding, ...]:
         """The checks not decided within the budget.
 
-        .. versionadded:: 1.1
+        .. versionadded:: 1.0
         """
         return tuple(f for f in self.findings if f.severity is Severity.UNVERIFIED)
 
@@ -191,7 +189,7 @@ class VerificationReport:
     def exit_status(self) -> int:
         """What ``levelcare check`` exits with: 0 passed, 1 errors, 4 a check not decided.
 
-        .. versionadded:: 1.1
+        .. versionadded:: 1.0
         """
         if self.errors:
             return 1
