@@ -423,6 +423,24 @@ def test_a_condition_too_large_to_expand_is_not_reported_as_never_firing() -> No
     assert not _satisfiable(cond.All((cond.ValueAtom("harm_risk", frozenset()), large)), vocabulary)
 
 
+def test_a_contradiction_too_large_to_expand_is_still_found() -> None:
+    """Satisfiability is decided on diagrams, so a condition past the expansion limit is not waved through."""
+    rulebase = Engine.default()._rb
+    vocabulary = rulebase.vocabulary
+    finite = [f for f in vocabulary.facts if f.group == "clinical"]
+    # Each fact at one of its values: the normal form has a term per combination, 69,120 of them.
+    each_value = [cond.Any_(tuple(cond.ValueAtom(f.name, frozenset({v})) for v in f.values)) for f in finite]
+    large = cond.All((*each_value, cond.ValueAtom("harm_risk", frozenset())))
+    # The normal form gives up before it reaches the impossible last part, and guesses "can hold".
+    assert _satisfiable(large, vocabulary)
+    first = rulebase.criteria[0]
+    rules = tuple(attrs.evolve(r, when=large) if r is first else r for r in rulebase.rules)
+    verifier = _Verifier(attrs.evolve(rulebase, rules=rules))
+    never = [f for f in verifier.report("built in code", []).findings if f.check == "never-fires"]
+    assert [(f.rule_id, f.severity) for f in never] == [(first.id, Severity.ERROR)]
+    assert "harm_risk is none of its values" in never[0].message
+
+
 NEVER = [
     (
         {"not": {"fact": "harm_risk", "at_least": "none"}},
