@@ -7,7 +7,12 @@ threshold a level or transition rule mentions. Conditions become boolean
 functions held in binary decision diagrams, so nothing is enumerated:
 
 * ``_space``: facts and conditions as diagrams, and a time budget;
-* ``_checks``: each property, from the placement mechanism's own thresholds;
+* ``_thresholds``: the placement mechanism's "level at least k" as diagrams;
+* ``_checks``: runs every check under the budget; gaps, emergencies, criteria
+  that never fire or never decide, bridge floors;
+* ``_monotone``: monotonicity, for admissions and in treatment;
+* ``_decisions``: the decisions that occur, for programmes, services and
+  considerations;
 * ``_compile``: whether the engine can compile and run the rule base;
 * ``_names``: names that would match the engine's session state;
 * ``_explain``: why a condition can never hold, in words;
