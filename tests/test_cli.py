@@ -525,3 +525,15 @@ def test_check_fails_on_a_rule_base_with_problems(tmp_path: Path) -> None:
     result = run("check", str(folder))
     assert result.returncode != 0
     assert "XX-1" in result.stdout + result.stderr
+
+
+def test_check_budget_is_a_positive_number_of_seconds_and_an_exhausted_one_exits_4() -> None:
+    """`--budget` takes seconds; a check not decided in time exits with 4, never 0."""
+    for bad in ("soon", "0", "-3", "inf"):
+        result = run("check", "--budget", bad)
+        assert result.returncode == 2
+        assert "expected a number of seconds above 0" in result.stderr
+    exhausted = run("check", "--budget", "0.000001")
+    assert exhausted.returncode == 4, exhausted.stdout + exhausted.stderr
+    assert "unverified [not-monotone]" in exhausted.stdout
+    assert run("check", "--budget", "600").returncode == 0

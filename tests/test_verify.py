@@ -20,7 +20,7 @@ from levelcare import Engine, Finding, Level, Severity, VerificationReport
 from levelcare._rulebase import Rule
 from levelcare._rulebase import _conditions as cond
 from levelcare._rulebase._vocabulary import Fact, Vocabulary
-from levelcare._verify import _conflict, _satisfiable, _Verifier, check_command
+from levelcare._verify import EXIT_UNVERIFIED, _conflict, _satisfiable, _Verifier, check_command
 from levelcare.testing import assessments
 
 CASES_DIR = Path(__file__).resolve().parent / "rulebases"
@@ -194,18 +194,113 @@ def test_an_engine_with_a_session_field_as_fact_is_reported() -> None:
     assert sorted(reserved) == [("error", "reserved-name", "XX-1", "extra.toml"), ("error", "reserved-name", "sid", "")]
 
 
-def test_too_many_combinations_skip_the_exhaustive_checks_with_a_warning(
-    monkeypatch: pytest.MonkeyPatch, broken: dict[str, Path]
+def test_a_check_not_decided_within_the_budget_is_unverified_never_passed(
+    capsys: pytest.CaptureFixture[str], broken: dict[str, Path]
 ) -> None:
-    """Past the limit the exhaustive passes are skipped and say so; static checks still run."""
-    monkeypatch.setattr("levelcare._verify.MAX_COMBINATIONS", 1000)
-    report = levelcare.verify(broken["contradictory-condition"])
-    assert sorted(key(f) for f in report.findings) == [
-        ("error", "never-fires", "IN-6", "inpatient.toml"),
-        ("warning", "too-large", "", ""),
-    ]
-    assert "69,120 combinations are more than the 1,000" in report.warnings[0].message
+    """With no time left every symbolic check is reported unverified, and the command exits 4, not 0."""
+    report = levelcare.verify(broken["shadowed-rule"], budget=1e-9)
+    assert report.findings and all(f.severity is Severity.UNVERIFIED for f in report.findings)
+    assert {f.check for f in report.unverified} >= {"not-monotone", "gap", "emergency-level", "never-decides"}
+    assert all("not decided within the time budget" in f.message for f in report.findings)
+    assert not report.ok and report.errors == () and report.exit_status() == 4
     assert report.checked == {}
+    assert check_command(str(broken["shadowed-rule"]), False, 1e-9) == EXIT_UNVERIFIED
+    out = capsys.readouterr().out
+    assert "unverified [not-monotone]" in out
+    assert out.rstrip().endswith(f"0 errors, 0 warnings, {len(report.findings)} unverified.")
+    assert check_command(str(broken["contradictory-condition"]), True, 1e-9) == EXIT_UNVERIFIED
+    data = json.loads(capsys.readouterr().out)
+    assert data["unverified"] == len(data["findings"]) > 0 and data["errors"] == 0 and not data["ok"]
+    # An error found takes precedence over a check left undecided.
+    both = attrs.evolve(report, findings=(*report.findings, levelcare.verify(broken["contradictory-condition"]).errors[0]))
+    assert both.exit_status() == 1
+    # With time enough, the same rule base passes with its one warning.
+    assert check_command(str(broken["shadowed-rule"]), False, 600) == 0
+
+
+def test_a_faulty_rule_in_a_vocabulary_too_large_to_enumerate_is_found(
+    capsys: pytest.CaptureFixture[str], broken: dict[str, Path]
+) -> None:
+    """Past millions of combinations the check still proves monotonicity, and fails with a counterexample."""
+    folder = broken["larger-vocabulary-lowers-level"]
+    report = levelcare.verify(folder)
+    assert report.checked["clinical"] == 69_120 * 3**4 > 4_000_000
+    [finding] = report.findings
+    assert key(finding) == ("error", "not-monotone", "PH-8", "php.toml")
+    assert finding.counterexample is not None and finding.contrast is not None
+    assert (finding.counterexample["support_system"], finding.contrast["support_system"]) == ("limited", "none")
+    assert finding.count == 72 * 3**4
+    assert check_command(str(folder), False) == 1
+    assert "error [not-monotone] PH-8 (php.toml)" in capsys.readouterr().out
+
+
+def large_condition(vocabulary: Vocabulary, groups: int) -> dict[str, Any]:
+    """``all`` over ``groups`` ``any`` groups, each of two clinical facts at their highest need."""
+    facts = [f for f in vocabulary.facts if f.group == "clinical" and f.kind == "ordinal"]
+    items = []
+    for i in range(groups):
+        pair = (facts[i % len(facts)], facts[(i + 1) % len(facts)])
+        items.append({"any": [{"fact": f.name, "is": f.values[-1]} for f in pair]})
+    return {"all": items}
+
+
+def test_a_rule_the_engine_cannot_compile_fails_the_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A rule base that loads but that durable-rules cannot compile is an error naming the rule."""
+    target = tmp_path / "rules"
+    shutil.copytree(RULES_DIR, target)
+    condition = large_condition(Engine.default().vocabulary, 30)
+    rule = {"id": "PH-9", "level": "php", "statement": "s", "sources": ["jc-iop"], "when": condition}
+    lines = ["", "[[rule]]"] + [f"{k} = {json.dumps(v)}" for k, v in rule.items() if k != "when"]
+    lines.append("when = " + _toml_inline(condition))
+    (target / "php.toml").write_text((target / "php.toml").read_text(encoding="utf-8") + "\n".join(lines) + "\n")
+    with pytest.raises(levelcare.EngineError):
+        Engine.from_path(target)
+    report = levelcare.verify(target)
+    engine = [f for f in report.findings if f.check == "engine"]
+    assert [key(f) for f in engine] == [("error", "engine", "PH-9", "php.toml")]
+    assert "the engine cannot compile PH-9" in engine[0].message
+    assert "error code: 113" in engine[0].message
+    assert check_command(str(target), False) == 1
+    assert "error [engine] PH-9 (php.toml)" in capsys.readouterr().out
+
+
+def _toml_inline(value: object) -> str:
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_inline(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_inline(v) for v in value) + "]"
+    return json.dumps(value)
+
+
+def test_an_engine_that_fails_to_decide_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rule base the engine builds but cannot run fails the check, with the assessment it failed on."""
+    engine = Engine.from_path(RULES_DIR)
+
+    def fail(facts: object) -> None:
+        raise levelcare.EngineError("durable-rules failed: error code 303")
+
+    monkeypatch.setattr(engine, "decide", fail)
+    report = levelcare.verify(engine)
+    [finding] = report.findings
+    assert key(finding) == ("error", "engine", "", "")
+    assert "every fact at its highest need, for a new admission: durable-rules failed: error code 303" in finding.message
+    assert finding.counterexample is not None and finding.counterexample["harm_risk"] == "imminent"
+
+
+def test_a_bridge_whose_floor_is_ignored_is_reported() -> None:
+    """Built in code past the loader, a second bridge from the same level is never applied: step downs go below it."""
+    rulebase = Engine.default()._rb
+    first = rulebase.bridges[0]
+    levels = rulebase.levels
+    top = max(first.applies_to)
+    second = attrs.evolve(first, id="TR-9", applies_to=frozenset({top}), floor=levels[top.rank - 1])
+    report = levelcare.verify(Engine(attrs.evolve(rulebase, bridges=(first, second))))
+    [finding] = report.findings
+    assert key(finding) == ("error", "bridge-floor", "TR-9", first.file)
+    assert f"someone in treatment at {top.value} steps down to" in finding.message
+    assert finding.counterexample is not None and finding.counterexample["current_level"] == top.value
+    decision = Engine.default().decide(finding.counterexample)
+    assert decision.level is not None and decision.level < levels[top.rank - 1]
 
 
 # --- the verifier's level function against the engine ----------------------------------
@@ -326,6 +421,24 @@ def test_a_condition_too_large_to_expand_is_not_reported_as_never_firing() -> No
     large = cond.All(tuple(lowest_or_highest) * 2)
     assert _satisfiable(large, vocabulary)
     assert not _satisfiable(cond.All((cond.ValueAtom("harm_risk", frozenset()), large)), vocabulary)
+
+
+def test_a_contradiction_too_large_to_expand_is_still_found() -> None:
+    """Satisfiability is decided on diagrams, so a condition past the expansion limit is not waved through."""
+    rulebase = Engine.default()._rb
+    vocabulary = rulebase.vocabulary
+    finite = [f for f in vocabulary.facts if f.group == "clinical"]
+    # Each fact at one of its values: the normal form has a term per combination, 69,120 of them.
+    each_value = [cond.Any_(tuple(cond.ValueAtom(f.name, frozenset({v})) for v in f.values)) for f in finite]
+    large = cond.All((*each_value, cond.ValueAtom("harm_risk", frozenset())))
+    # The normal form gives up before it reaches the impossible last part, and guesses "can hold".
+    assert _satisfiable(large, vocabulary)
+    first = rulebase.criteria[0]
+    rules = tuple(attrs.evolve(r, when=large) if r is first else r for r in rulebase.rules)
+    verifier = _Verifier(attrs.evolve(rulebase, rules=rules))
+    never = [f for f in verifier.report("built in code", []).findings if f.check == "never-fires"]
+    assert [(f.rule_id, f.severity) for f in never] == [(first.id, Severity.ERROR)]
+    assert "harm_risk is none of its values" in never[0].message
 
 
 NEVER = [

@@ -225,7 +225,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     # Imported when used: no other command needs the verifier.
     from ._verify import check_command
 
-    return check_command(args.rules_dir if args.rules_dir is not None else args.rules, args.json)
+    return check_command(args.rules_dir if args.rules_dir is not None else args.rules, args.json, args.budget)
 
 
 # --- override -------------------------------------------------------------------------
@@ -374,6 +374,17 @@ def _add_serve(commands: Any, common: argparse.ArgumentParser) -> None:
 # --- the parser -------------------------------------------------------------------------
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        msg = f"expected a number of seconds above 0, got {text[:40]!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
 def _workers(text: str) -> int:
     try:
         value = int(text)
@@ -467,6 +478,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("rules_dir", metavar="RULES_DIR", nargs="?", help="the rule base folder (default: shipped)")
     check.add_argument("--json", action="store_true", help="print the findings as JSON")
+    check.add_argument(
+        "--budget",
+        type=_seconds,
+        default=600.0,
+        metavar="SECONDS",
+        help="time the symbolic checks may take (default 600); a check not decided in time is reported "
+        "as unverified, exit status 4",
+    )
     check.set_defaults(run=_cmd_check)
     _add_override(commands, common)
     _add_serve(commands, common)

@@ -1,0 +1,194 @@
+"""Facts and conditions as boolean functions, held in a binary decision diagram.
+
+Each fact's *cells* (a finite fact's values in need order, an integer's range
+cut at every threshold the rules mention, see ``_semantics._unknowns``) are
+numbered ``0 .. n-1`` and written in binary on ``ceil(log2 n)`` variables, the
+most significant first; the facts follow vocabulary order. A condition becomes
+the set of cell combinations where it holds, as one diagram, so checking a
+property over every combination costs operations on diagrams whose size follows
+the structure of the rules, not the number of combinations.
+
+The diagrams come from ``dd``: its CUDD binding when the installed ``dd`` has it,
+else its pure-Python implementation, which gives the same answers more slowly.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from .._rulebase import _conditions as cond
+
+try:  # pragma: no cover - which one depends on how dd was built
+    from dd import cudd as _dd
+
+    BACKEND = "cudd"
+except ImportError:  # pragma: no cover
+    from dd import autoref as _dd
+
+    BACKEND = "autoref"
+
+#: A diagram (``dd``'s ``Function``); untyped in ``dd``.
+Node = Any
+
+
+class OutOfTime(Exception):
+    """The time budget ran out before a check was decided."""
+
+
+class Clock:
+    """A time budget, checked between steps of the symbolic checks.
+
+    Args:
+        budget: Seconds allowed from now; ``None`` for no limit.
+    """
+
+    def __init__(self, budget: float | None) -> None:
+        self.budget = budget
+        self.deadline = None if budget is None else time.monotonic() + budget
+
+    def tick(self) -> None:
+        """Raise :class:`OutOfTime` once the budget is spent."""
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise OutOfTime
+
+
+class Space:
+    """Every combination of the cells of some facts, as boolean functions.
+
+    Args:
+        cells: Each fact's cells, in need order; the mapping's order is the
+            variable order.
+        clock: Checked while conditions are encoded.
+        backend: The ``dd`` module to use; the best one available by default.
+    """
+
+    def __init__(self, cells: Mapping[str, Sequence[Any]], clock: Clock, backend: Any = None) -> None:
+        self.bdd = (backend or _dd).BDD()
+        self.clock = clock
+        self.names = tuple(cells)
+        self.cells = {name: tuple(values) for name, values in cells.items()}
+        self.bits: dict[str, tuple[str, ...]] = {}
+        for index, name in enumerate(self.names):
+            width = max(1, math.ceil(math.log2(len(self.cells[name])))) if len(self.cells[name]) > 1 else 0
+            self.bits[name] = tuple(f"f{index}_{bit}" for bit in range(width))
+            self.bdd.declare(*self.bits[name])
+        self.true: Node = self.bdd.true
+        self.false: Node = self.bdd.false
+        self._cell: dict[tuple[str, int], Node] = {}
+        self._atoms: dict[tuple[str, frozenset[int]], Node] = {}
+        self._groups: dict[cond.Condition, Node] = {}
+        # Only codes below a fact's number of cells stand for a cell.
+        self.valid = {name: self._or(self.cell(name, i) for i in range(len(self.cells[name]))) for name in self.names}
+
+    # --- building ------------------------------------------------------------
+
+    def cell(self, name: str, position: int) -> Node:
+        """The combinations where fact ``name`` is in cell ``position``."""
+        key = (name, position)
+        found = self._cell.get(key)
+        if found is None:
+            bits = self.bits[name]
+            found = self.true
+            for offset, bit in enumerate(bits):
+                on = (position >> (len(bits) - 1 - offset)) & 1
+                found &= self.bdd.var(bit) if on else ~self.bdd.var(bit)
+            self._cell[key] = found
+        return found
+
+    def domain(self, names: Iterable[str]) -> Node:
+        """The combinations where each of ``names`` holds a code that stands for a cell."""
+        result = self.true
+        for name in names:
+            result &= self.valid[name]
+        return result
+
+    def _fold(self, nodes: list[Node], conjunction: bool) -> Node:
+        """``and`` or ``or`` of ``nodes``, in order."""
+        result = self.true if conjunction else self.false
+        for node in nodes:
+            self.clock.tick()
+            result = result & node if conjunction else result | node
+            if conjunction and result == self.false:
+                break
+        return result
+
+    def _or(self, nodes: Iterable[Node]) -> Node:
+        result = self.false
+        for node in nodes:
+            result |= node
+        return result
+
+    def encode(self, condition: cond.Condition) -> Node:
+        """The combinations where ``condition`` holds (fact atoms only)."""
+        self.clock.tick()
+        if isinstance(condition, (cond.All, cond.Any_)):
+            # The same rule's condition comes back in every threshold it belongs to.
+            found = self._groups.get(condition)
+            if found is None:
+                items = [self.encode(item) for item in condition.items]
+                found = self._groups[condition] = self._fold(items, isinstance(condition, cond.All))
+            return found
+        if isinstance(condition, (cond.ValueAtom, cond.RangeAtom)) and condition.fact in self.cells:
+            cells = self.cells[condition.fact]
+            positions = frozenset(
+                i for i, value in enumerate(cells) if cond.atom_holds(condition, {condition.fact: value}, {})
+            )
+            key = (condition.fact, positions)
+            found = self._atoms.get(key)
+            if found is None:
+                found = self._atoms[key] = self._or(self.cell(condition.fact, i) for i in sorted(positions))
+            return found
+        msg = f"condition {condition!r} reads something outside the facts {self.names}"
+        raise LookupError(msg)
+
+    # --- reading -------------------------------------------------------------
+
+    def at(self, node: Node, name: str, position: int) -> Node:
+        """``node`` with fact ``name`` fixed to cell ``position`` (a function of the other facts)."""
+        bits = self.bits[name]
+        if not bits:
+            return node
+        values = {bit: bool((position >> (len(bits) - 1 - offset)) & 1) for offset, bit in enumerate(bits)}
+        return self.bdd.let(values, node)
+
+    def holds(self, node: Node, cells: Mapping[str, int]) -> bool:
+        """Whether ``node`` holds for one combination of cells (every fact it reads given)."""
+        values: dict[str, bool] = {}
+        for name, position in cells.items():
+            bits = self.bits[name]
+            values.update({bit: bool((position >> (len(bits) - 1 - offset)) & 1) for offset, bit in enumerate(bits)})
+        return bool(self.bdd.let(values, node) == self.true)
+
+    def lowest(self, node: Node, names: Sequence[str]) -> dict[str, int]:
+        """The combination in ``node`` with the lowest need, the first fact counting most.
+
+        ``node`` must be satisfiable within the domain of ``names``.
+        """
+        found: dict[str, int] = {}
+        node &= self.domain(names)
+        for name in names:
+            for position in range(len(self.cells[name])):
+                narrowed = node & self.cell(name, position)
+                if narrowed != self.false:
+                    node, found[name] = narrowed, position
+                    break
+            else:  # pragma: no cover - only when node was empty
+                msg = "no combination to pick from an empty set"
+                raise LookupError(msg)
+        return found
+
+    def count(self, node: Node, names: Sequence[str]) -> int:
+        """How many combinations of the cells of ``names`` lie in ``node`` (a function of them only)."""
+        width = sum(len(self.bits[n]) for n in names)
+        node &= self.domain(names)
+        if node == self.false:
+            return 0
+        counted: float = self.bdd.count(node, nvars=width)
+        return round(counted)
+
+    def values(self, cells: Mapping[str, int]) -> dict[str, Any]:
+        """Fact values for a combination of cells (an integer's cell gives its interval's start)."""
+        return {name: self.cells[name][position] for name, position in cells.items()}
