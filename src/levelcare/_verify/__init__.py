@@ -236,7 +236,9 @@ def verify(target: Engine | str | os.PathLike[str] | Traversable) -> Verificatio
     * monotonicity violations: raising one need-ordered fact (clinical,
       progress or ``current_level``) one step lowers the level;
     * rules that never decide anything (warning): whenever they fire, a rule
-      for a higher level fires too.
+      for a higher level fires too;
+    * cases (``[[case]]`` test vectors) whose decision, made by the engine,
+      differs from what they expect (check ``case``).
 
     Args:
         target: An engine, or the folder of a rule base.
@@ -246,9 +248,12 @@ def verify(target: Engine | str | os.PathLike[str] | Traversable) -> Verificatio
 
     .. versionadded:: 1.0
     """
+    from ._vectors import with_cases  # here, not at the top: it reads this module's names
+
     if isinstance(target, Engine):
         rulebase = target._rb
-        return _Verifier(rulebase).report(rulebase.location, _vocabulary_reserved(rulebase))
+        report = _Verifier(rulebase).report(rulebase.location, _vocabulary_reserved(rulebase))
+        return with_cases(report, rulebase, target)
     if not isinstance(target, (str, os.PathLike, Traversable)):
         finding = Finding(
             severity=Severity.ERROR,
@@ -272,7 +277,7 @@ def verify(target: Engine | str | os.PathLike[str] | Traversable) -> Verificatio
         message = f"cannot read the rule base: {error.strerror or error}"
         findings = [_error(LOAD, "", str(getattr(error, "filename", "") or ""), message)]
         return VerificationReport(location=str(target), rulebase=None, findings=tuple(findings))
-    return _Verifier(rulebase).report(str(target), reserved)
+    return with_cases(_Verifier(rulebase).report(str(target), reserved), rulebase)
 
 
 def check_command(rules_dir: str | None, as_json: bool) -> int:
