@@ -11,6 +11,7 @@ import collections
 import itertools
 import json
 import random
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -244,15 +245,20 @@ def test_population_table_counts_real_records(
     for facts in records:
         a, b = old.decide(facts), new.decide(facts)
         expected[(a.level.id if a.level else None, b.level.id if b.level else None)] += 1
-    found: collections.Counter[tuple[str | None, str | None]] = collections.Counter()
-    for row in data["rows"]:
-        found[(row["from"]["level"], row["to"]["level"])] += row["count"]
+    expected[("data-required", "data-required")] = expected.pop((None, None))
+    found = {(row["from"], row["to"]): row["count"] for row in data["rows"]}
     assert found == expected
     changed = [r for r in data["rows"] if r["changed"]]
-    assert [r["lines"] for r in changed] == [[len(records)]]
+    assert [(r["from"], r["to"], r["changed"], r["lines"]) for r in changed] == [
+        ("inpatient", "outpatient", 1, [len(records)])
+    ]
     assert data["changed"] == 1
+    unchanged = next(r for r in data["rows"] if (r["from"], r["to"]) == ("iop", "iop"))
+    assert unchanged["changed"] == 0 and len(unchanged["lines"]) == min(unchanged["count"], 5)
     assert main(["diff", str(RULES_DIR), str(without_in3), "--population", str(path)]) == 1
-    assert "Population (" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Population (" in out and "1 of 15 records change" in out
+    assert re.search(r"inpatient +outpatient +1 +1  15", out)
 
 
 def test_population_with_a_bad_line_exits_two_naming_the_line(
@@ -264,6 +270,11 @@ def test_population_with_a_bad_line_exits_two_naming_the_line(
     assert "line 15: invalid for the old rule base: harm_risk" in captured.err
     assert "did you mean 'high'?" in captured.err
     assert "line 16: not valid JSON" in captured.err
+    assert main(["diff", str(RULES_DIR), str(RULES_DIR), "--population", str(path), "--json"]) == 2
+    data = json.loads(capsys.readouterr().out)["population"]
+    assert [line["line"] for line in data["invalid"]] == [15, 16]
+    [row] = [r for r in data["rows"] if r["from"] == "invalid"]
+    assert (row["to"], row["count"], row["changed"], row["lines"]) == ("invalid", 2, 0, [15, 16])
     assert main(["diff", str(RULES_DIR), str(RULES_DIR), "--population", str(tmp_path / "absent.jsonl")]) == 2
     assert "cannot read the file" in capsys.readouterr().err
 

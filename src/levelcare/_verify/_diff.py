@@ -134,14 +134,18 @@ class Part:
 
 @attrs.frozen
 class PopulationRow:
-    old: Outcome | None
-    new: Outcome | None
-    count: int
-    lines: tuple[int, ...]
+    """The records one (old level, new level) pair holds.
 
-    @property
-    def changed(self) -> bool:
-        return self.old != self.new
+    A side is a level id, ``data-required`` or ``invalid``; ``changed`` counts
+    the records whose decision differs in any way (level, transition, status or
+    emergency), and ``lines`` gives example line numbers, changed ones first.
+    """
+
+    old: str
+    new: str
+    count: int
+    changed: int
+    lines: tuple[int, ...]
 
 
 @attrs.frozen
@@ -153,18 +157,15 @@ class Population:
 
     @property
     def changed(self) -> int:
-        return sum(r.count for r in self.rows if r.changed)
+        return sum(r.changed for r in self.rows)
 
     def to_dict(self) -> dict[str, Any]:
-        def side(outcome: Outcome | None) -> dict[str, Any] | None:
-            return None if outcome is None else outcome.to_dict()
-
         return {
             "source": self.source,
             "records": self.records,
             "changed": self.changed,
             "rows": [
-                {"from": side(r.old), "to": side(r.new), "count": r.count, "changed": r.changed, "lines": list(r.lines)}
+                {"from": r.old, "to": r.new, "count": r.count, "changed": r.changed, "lines": list(r.lines)}
                 for r in self.rows
             ],
             "invalid": [{"line": n, "message": m} for n, m in self.invalid],
@@ -205,7 +206,7 @@ class RuleBaseDiff:
         return data
 
     def render(self) -> str:
-        lines = [f"Old: {self.old_name} ({self.old})", f"New: {self.new_name} ({self.new})", ""]
+        lines = [f"Old: {self.old} ({self.old_name})", f"New: {self.new} ({self.new_name})", ""]
         if self.vocabulary:
             lines.append("Vocabulary differences:")
             lines += [f"  {note}" for note in self.vocabulary]
@@ -232,15 +233,11 @@ class RuleBaseDiff:
 def _population_text(population: Population) -> list[str]:
     lines = [
         f"Population ({population.source}): {population.changed:,} of {population.records:,} records change",
+        f"  {'old level':<15} {'new level':<15} {'records':>8} {'changed':>8}  example lines",
     ]
     for row in population.rows:
-        old = "invalid" if row.old is None else row.old.text()
-        new = "invalid" if row.new is None else row.new.text()
-        mark = "*" if row.changed else " "
         examples = ", ".join(str(n) for n in row.lines)
-        lines.append(f"  {mark} {old} -> {new}: {row.count:,} (lines {examples})")
-    for number, message in population.invalid:
-        lines.append(f"  line {number}: {message}")
+        lines.append(f"  {row.old:<15} {row.new:<15} {row.count:>8,} {row.changed:>8,}  {examples}")
     lines.append("")
     return lines
 
@@ -698,7 +695,7 @@ def diff(old: str | Path, new: str | Path) -> RuleBaseDiff:
 
 def _name(rulebase: RuleBase) -> str:
     info = rulebase.info
-    return f"{info.name} {info.version} (sha256 {info.sha256[:12]})"
+    return f"{info.name} {info.version}, sha256 {info.sha256}"
 
 
 def _part(space: _Space, regions: Regions, names: Sequence[str], domains: Sequence[int], size: int) -> Part:
@@ -714,10 +711,10 @@ def _part(space: _Space, regions: Regions, names: Sequence[str], domains: Sequen
 
 
 def population(old: str | Path, new: str | Path, stream: IO[bytes], source: str) -> Population:
-    """How the decisions of the assessments in a JSON Lines stream change."""
+    """How the decisions of the assessments in a JSON Lines stream change, by (old, new) level."""
     engines = Engine(load(str(old))), Engine(load(str(new)))
-    rows: dict[tuple[Outcome | None, Outcome | None], list[int]] = {}
-    counts: dict[tuple[Outcome | None, Outcome | None], int] = {}
+    counts: dict[tuple[str, str], list[int]] = {}
+    examples: dict[tuple[str, str], tuple[list[int], list[int]]] = {}
     invalid: list[tuple[int, str]] = []
     records = 0
     for number, raw in _batch.read_lines(stream):
@@ -731,37 +728,57 @@ def population(old: str | Path, new: str | Path, stream: IO[bytes], source: str)
             facts = _batch.facts_of(_batch.parse_assessment(raw))
         except _batch.InputError as error:
             invalid.append((number, "; ".join(str(p) for p in error.problems)))
-            continue
-        sides: list[Outcome | None] = []
-        messages = []
-        for engine, side in zip(engines, ("old", "new"), strict=True):
-            try:
-                decision = engine.decide(facts)
-            except InvalidAssessment as error:
-                sides.append(None)
-                messages.append(f"invalid for the {side} rule base: " + "; ".join(str(p) for p in error.problems))
-                continue
-            sides.append(
-                Outcome(
-                    None if decision.level is None else decision.level.id,
-                    None if decision.transition is None else decision.transition.value,
-                    decision.status,
-                    decision.emergency,
-                )
-            )
-        if messages:
-            invalid.append((number, "; ".join(messages)))
-        key = (sides[0], sides[1])
-        counts[key] = counts.get(key, 0) + 1
-        examples = rows.setdefault(key, [])
-        if len(examples) < EXAMPLE_LINES:
-            examples.append(number)
+            key, changed = ("invalid", "invalid"), False
+        else:
+            sides: list[Outcome | None] = []
+            messages = []
+            for engine, side in zip(engines, ("old", "new"), strict=True):
+                try:
+                    sides.append(_outcome_of(engine, facts))
+                except InvalidAssessment as error:
+                    sides.append(None)
+                    messages.append(f"invalid for the {side} rule base: " + "; ".join(str(p) for p in error.problems))
+            if messages:
+                invalid.append((number, "; ".join(messages)))
+            key = (_side_name(sides[0]), _side_name(sides[1]))
+            changed = sides[0] != sides[1]
+        tally = counts.setdefault(key, [0, 0])
+        tally[0] += 1
+        tally[1] += changed
+        kept = examples.setdefault(key, ([], []))[0 if changed else 1]
+        if len(kept) < EXAMPLE_LINES:
+            kept.append(number)
 
-    def order(key: tuple[Outcome | None, Outcome | None]) -> tuple[bool, int, str]:
-        return (key[0] == key[1], -counts[key], repr(key))
+    def order(key: tuple[str, str]) -> tuple[bool, int, tuple[str, str]]:
+        return (counts[key][1] == 0, -counts[key][0], key)
 
-    table = tuple(PopulationRow(k[0], k[1], counts[k], tuple(rows[k])) for k in sorted(counts, key=order))
+    table = tuple(
+        PopulationRow(
+            key[0],
+            key[1],
+            counts[key][0],
+            counts[key][1],
+            tuple([*examples[key][0], *examples[key][1]][:EXAMPLE_LINES]),
+        )
+        for key in sorted(counts, key=order)
+    )
     return Population(source, records, table, tuple(invalid))
+
+
+def _outcome_of(engine: Engine, facts: Mapping[str, Any]) -> Outcome:
+    decision = engine.decide(facts)
+    return Outcome(
+        None if decision.level is None else decision.level.id,
+        None if decision.transition is None else decision.transition.value,
+        decision.status,
+        decision.emergency,
+    )
+
+
+def _side_name(outcome: Outcome | None) -> str:
+    if outcome is None:
+        return "invalid"
+    return outcome.status if outcome.level is None else outcome.level
 
 
 def _problem(message: str) -> AssessmentProblem:
