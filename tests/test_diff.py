@@ -342,3 +342,11 @@ def test_a_fact_in_different_groups_cannot_be_compared(tmp_path: Path) -> None:
     _add_fact(new, fact.format("candidacy"))
     with pytest.raises(DiffError, match="'housing_loss' is clinical in the old rule base and candidacy"):
         diff(old, new)
+
+
+def test_a_space_too_large_to_compare_is_refused_with_its_size(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("levelcare._verify._diff.MAX_COMBINATIONS", 1000)
+    assert main(["diff", str(RULES_DIR), str(RULES_DIR)]) == 2
+    assert "too large to compare exhaustively (69,120 clinical combinations" in capsys.readouterr().err
