@@ -286,7 +286,7 @@ def test_diagram_is_svg_with_a_box_per_level_and_an_arc_per_move(tmp_path: Path)
 
 DOCS = RULES_DIR.parent / "docs"
 # Pages whose console examples are pasted output of the levelcare command.
-CONSOLE_PAGES = ["quickstart.md", "concepts.md", "cli.md", "writing-your-rules.md"]
+CONSOLE_PAGES = ["quickstart.md", "concepts.md", "cli.md", "writing-your-rules.md", "policy-teams.md"]
 _CONSOLE = re.compile(r"```console\n\$ (?P<command>[^\n]*)\n(?P<output>.*?)```", re.DOTALL)
 _HASH = re.compile(r"\b[0-9a-f]{64}\b")
 
@@ -303,7 +303,7 @@ def _console_examples() -> list[tuple[str, str, str]]:
 def test_console_examples_in_the_docs_are_real_output(page: str, command: str, output: str) -> None:
     """Each pasted example still prints exactly that; the rule base's hash may differ as rules change."""
     python = shlex.quote(sys.executable)
-    shell = re.sub(r"(^|\| )levelcare ", lambda m: f"{m[1]}{python} -m levelcare ", command)
+    shell = re.sub(r"(^|\| |&& )levelcare ", lambda m: f"{m[1]}{python} -m levelcare ", command)
     result = subprocess.run(
         ["bash", "-c", shell], cwd=DOCS.parent, capture_output=True, text=True, timeout=120, check=False
     )

@@ -183,9 +183,10 @@ statement = "Someone stepping down from inpatient care goes no lower than IOP, w
 
 
 def _fresh_copy(folder: Path) -> Path:
-    """The page's starting point: a copy of the shipped rules under its own name."""
+    """The page's starting point: a copy of the shipped rules under its own name, without their test vectors."""
     rules = folder / "my-rules"
     shutil.copytree(RULES_DIR, rules)
+    (rules / "cases.toml").unlink()
     replace(
         "rulebase.toml",
         'name = "levelcare-core"\nversion = "1.0.0"',

@@ -371,6 +371,13 @@ def _add_serve(commands: Any, common: argparse.ArgumentParser) -> None:
     serve.set_defaults(run=_cmd_serve)
 
 
+def _cmd_diff(args: argparse.Namespace) -> int:
+    # Imported when used, like the verifier.
+    from ._verify._diff import diff_command
+
+    return diff_command(args.old, args.new, args.population, args.json, sys.stdout, sys.stderr)
+
+
 # --- the parser -------------------------------------------------------------------------
 
 
@@ -489,6 +496,21 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(run=_cmd_check)
     _add_override(commands, common)
     _add_serve(commands, common)
+
+    compare = commands.add_parser(
+        "diff",
+        help="compare the decisions of two rule bases",
+        description="Decide every complete assessment (admissions, and in treatment) with both rule bases and "
+        "describe every region whose decision changes, with exact counts. Exit code 0 when they decide "
+        "identically, 1 when they differ, 2 when the input cannot be compared.",
+    )
+    compare.add_argument("old", metavar="OLD", help="the rule base folder in use")
+    compare.add_argument("new", metavar="NEW", help="the proposed rule base folder")
+    compare.add_argument(
+        "--population", metavar="FILE", help="JSON Lines of assessments (as batch reads): add an impact table"
+    )
+    compare.add_argument("--json", action="store_true", help="print the difference as JSON")
+    compare.set_defaults(run=_cmd_diff)
     return parser
 
 

@@ -28,7 +28,7 @@ one line per rule base.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, example, given, settings
@@ -37,11 +37,12 @@ from hypothesis import strategies as st
 from ._engine import Engine
 from ._model import COMPLETE, DATA_REQUIRED, Decision, Level
 from ._rulebase import _conditions as cond
-from ._rulebase._vocabulary import CURRENT_LEVEL, Fact, FactValue, Vocabulary
+from ._rulebase._vocabulary import CURRENT_LEVEL, Fact, FactValue, Vocabulary, shorten
 from .exceptions import AssessmentProblem, InvalidAssessment
 
 __all__ = [
     "assessments",
+    "check_callable",
     "check_candidacy_neutral",
     "check_deterministic",
     "check_emergency",
@@ -737,3 +738,228 @@ def _holds(
     for seed in reversed(_seeds(engine)):
         invariant_holds = example(seed)(invariant_holds)
     return invariant_holds
+
+
+# --- any placement function --------------------------------------------------------------
+
+#: A placement function: complete facts in, a level id (or a Level) out.
+Placement = Callable[[Mapping[str, FactValue]], Any]
+
+
+class _Subject:
+    """What a placement function is checked against: a vocabulary, its level order, thresholds."""
+
+    def __init__(self, source: Engine | Vocabulary, levels: Sequence[str] | None) -> None:
+        if isinstance(source, Engine):
+            self.engine: Engine | None = source
+            self.vocabulary = source.vocabulary
+            order: Sequence[str] | None = source.levels.ids if levels is None else levels
+        elif isinstance(source, Vocabulary):
+            self.engine = None
+            self.vocabulary = source
+            level_fact = source.by_name.get(CURRENT_LEVEL)
+            declared = None if level_fact is None else [str(v) for v in level_fact.values]
+            order = declared if levels is None else levels
+        else:
+            msg = f"expected an Engine or a Vocabulary (engine.vocabulary), got {type(source).__name__}"
+            raise TypeError(msg)
+        if order is None or len(order) < 2 or not all(isinstance(i, str) for i in order):
+            msg = "give the level order as levels=[...] (least intensive first): the vocabulary has no current_level"
+            raise ValueError(msg)
+        self.levels = tuple(order)
+        self.rank = {level: rank for rank, level in enumerate(self.levels)}
+
+    def thresholds(self, fact: Fact) -> list[int]:
+        if self.engine is not None:
+            return _thresholds(self.engine, fact)
+        return sorted({fact.minimum or 0, fact.maximum or 0})
+
+    def values(self, fact: Fact) -> st.SearchStrategy[FactValue]:
+        if fact.kind != "integer":
+            return fact_values(fact)
+        return st.one_of(st.sampled_from(self.thresholds(fact)), fact_values(fact))
+
+    def ladders(self, facts: Mapping[str, Any]) -> Iterator[tuple[str, list[Any]]]:
+        """Each need-ordered fact with its values in need order (as in :func:`check_monotone`)."""
+        in_treatment = facts.get(CURRENT_LEVEL) is not None
+        for fact in self.vocabulary.facts:
+            if fact.group not in _NEED_GROUPS:
+                continue
+            if fact.group == "progress" and not in_treatment:
+                continue  # a complete admission has no progress facts, current_level included
+            if fact.kind != "integer":
+                yield fact.name, list(fact.values)
+                continue
+            if fact.need is None:
+                continue
+            points = set(self.thresholds(fact))
+            value = facts.get(fact.name)
+            if value is not None:
+                low, high = fact.minimum or 0, fact.maximum or 0
+                points |= {v for v in (value - 1, value, value + 1) if low <= v <= high}
+            yield fact.name, sorted(points, reverse=fact.need == "decreasing")
+
+    def candidacy_variants(self, facts: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+        candidacy = [f for f in self.vocabulary.facts if f.group == "candidacy"]
+        for fact in candidacy:
+            options = self.thresholds(fact) if fact.kind == "integer" else list(fact.values)
+            for value in options:
+                if value != facts.get(fact.name) or type(value) is not type(facts.get(fact.name)):
+                    yield {**facts, fact.name: value}
+
+    def complete(self) -> st.SearchStrategy[dict[str, Any]]:
+        """Complete assessments: new admissions (no progress facts) and people in treatment."""
+        parts = {f.name: self.values(f) for f in self.vocabulary.facts}
+        progress = {f.name for f in self.vocabulary.facts if f.group == "progress"}
+
+        def admission_or_not(drawn: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
+            admission = {n: v for n, v in drawn.items() if n not in progress}
+            # Admissions first: a failure shrinks towards the smaller assessment.
+            return st.sampled_from([admission, drawn] if CURRENT_LEVEL in progress else [drawn])
+
+        return st.fixed_dictionaries(parts).flatmap(admission_or_not)
+
+
+def _place(placement: Placement, subject: _Subject, facts: Mapping[str, Any]) -> str:
+    try:
+        found = placement(dict(facts))
+    except Exception as error:
+        msg = f"the placement function raised {type(error).__name__}: {error}\nassessment: {_facts_text(facts)}"
+        raise AssertionError(msg) from error
+    level = found.id if isinstance(found, Level) else found
+    if not isinstance(level, str) or level not in subject.rank:
+        msg = (
+            f"the placement function returned {shorten(found)}, not one of the levels "
+            f"{', '.join(subject.levels)}\nassessment: {_facts_text(facts)}"
+        )
+        raise AssertionError(msg)
+    return level
+
+
+def _callable_fail(invariant: str, what: str, facts: Mapping[str, Any], other: Mapping[str, Any]) -> AssertionError:
+    changed = sorted(n for n in {*facts, *other} if facts.get(n, _ABSENT) != other.get(n, _ABSENT))
+    steps = ", ".join(f"{n} {json.dumps(facts.get(n))} -> {json.dumps(other.get(n))}" for n in changed)
+    lines = [
+        f"invariant {invariant!r} failed for the placement function: {what}",
+        f"assessment: {_facts_text(facts)}",
+        f"changed: {steps}",
+    ]
+    return AssertionError("\n".join(lines))
+
+
+def _callable_monotone(placement: Placement, subject: _Subject, facts: Mapping[str, Any]) -> None:
+    for name, ladder in subject.ladders(facts):
+        below = {**facts, name: ladder[0]}
+        level = _place(placement, subject, below)
+        for value in ladder[1:]:
+            raised = {**facts, name: value}
+            other = _place(placement, subject, raised)
+            if subject.rank[other] < subject.rank[level]:
+                what = (
+                    f"raising {name} from {json.dumps(below[name])} to {json.dumps(value)} in need (every other "
+                    f"fact the same) lowered the level from {level} to {other}"
+                )
+                raise _callable_fail("monotone in need", what, below, raised)
+            below, level = raised, other
+
+
+def _callable_deterministic(placement: Placement, subject: _Subject, facts: Mapping[str, Any]) -> None:
+    level = _place(placement, subject, facts)
+    for label, again in (
+        ("the same assessment again", dict(facts)),
+        ("the assessment with its keys reversed", dict(reversed(list(facts.items())))),
+    ):
+        other = _place(placement, subject, again)
+        if other != level:
+            what = f"deciding {label} gave {other}, not {level}"
+            lines = [f"invariant 'deterministic' failed for the placement function: {what}"]
+            raise AssertionError("\n".join([*lines, f"assessment: {_facts_text(facts)}"]))
+
+
+def _callable_candidacy(placement: Placement, subject: _Subject, facts: Mapping[str, Any]) -> None:
+    level = _place(placement, subject, facts)
+    for variant in subject.candidacy_variants(facts):
+        other = _place(placement, subject, variant)
+        if other != level:
+            what = f"changing a candidacy fact changed the level from {level} to {other}"
+            raise _callable_fail("candidacy-neutral", what, facts, variant)
+
+
+def check_callable(
+    placement: Placement,
+    engine: Engine | Vocabulary | None = None,
+    *,
+    max_examples: int = 100,
+    levels: Sequence[str] | None = None,
+) -> None:
+    """Check any placement function for the invariants a level of care must keep.
+
+    ``placement`` takes a complete assessment (a dict of every fact: new
+    admissions without progress facts, people in treatment with them) and
+    returns a level id (or a :class:`~levelcare.Level`). It may be anything: a
+    legacy implementation, another rules engine, a model. Three invariants are
+    checked, each in its own Hypothesis run so that a failure shrinks to the
+    smallest assessment that shows it:
+
+    * **monotone in need**: raising one need-ordered fact one step (every
+      other fact the same) never lowers the level;
+    * **deterministic**: the same assessment, again or with its keys in
+      another order, gives the same level;
+    * **candidacy-neutral**: changing a candidacy fact never changes the level.
+
+    Every call must also return one of the levels and not raise.
+
+    Args:
+        placement: The function to check.
+        engine: An engine, whose vocabulary, level order and rule thresholds
+            (integers are tried on both sides of each) are used; or a
+            :class:`~levelcare.Vocabulary` alone (``engine.vocabulary``), whose
+            ``current_level`` fact gives the level order. The shipped rule
+            base by default.
+        max_examples: How many assessments each invariant tries; at least 1.
+        levels: The level ids, least intensive first, when they are not the
+            engine's (or the vocabulary has no ``current_level``).
+
+    Raises:
+        AssertionError: an invariant failed; the message names it and shows
+            the shrunk assessment and the fact that changed.
+        ValueError: ``max_examples`` is not a positive whole number, or the
+            level order is unknown.
+        TypeError: ``placement`` is not callable, or ``engine`` is neither an
+            Engine nor a Vocabulary.
+
+    .. versionadded:: 1.1
+    """
+    if not callable(placement):
+        msg = f"placement must be a function from facts to a level id, got {type(placement).__name__}"
+        raise TypeError(msg)
+    if not isinstance(max_examples, int) or isinstance(max_examples, bool) or max_examples < 1:
+        msg = f"max_examples must be a whole number of at least 1, got {max_examples!r}"
+        raise ValueError(msg)
+    subject = _Subject(_engine(None) if engine is None else engine, levels)
+    options = settings(
+        max_examples=max_examples,
+        deadline=None,
+        report_multiple_bugs=False,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        phases=[phase for phase in settings().phases if phase is not Phase.explain],
+    )
+    strategy = subject.complete()
+    # One run per invariant, cheapest first, so that shrinking repeats only the one that failed.
+    for invariant in (_callable_deterministic, _callable_candidacy, _callable_monotone):
+        _callable_run(invariant, placement, subject, strategy, options)
+
+
+def _callable_run(
+    invariant: Callable[[Placement, _Subject, Mapping[str, Any]], None],
+    placement: Placement,
+    subject: _Subject,
+    strategy: st.SearchStrategy[dict[str, Any]],
+    options: settings,
+) -> None:
+    @options
+    @given(strategy)
+    def invariant_holds(facts: dict[str, Any]) -> None:
+        invariant(placement, subject, facts)
+
+    invariant_holds()

@@ -5,6 +5,7 @@ vocabulary and its validation; ``_conditions`` the condition language;
 ``_assessment`` the validated input of a decision. Nothing here decides.
 """
 
+from ._cases import Case
 from ._loader import (
     Bridge,
     Consideration,
@@ -25,6 +26,7 @@ from ._loader import (
 
 __all__ = [
     "Bridge",
+    "Case",
     "Consideration",
     "Emergency",
     "Escalation",

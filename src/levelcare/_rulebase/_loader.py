@@ -19,6 +19,7 @@ the rule.
 ``[[program]]`` level, hours_per_week, days_per_week, typical_length, sources
 ``[[service]]`` name, sources, optional when
 ``[[consideration]]`` id, statement, sources, when
+``[[case]]`` name, facts, expect, optional story: a test vector (see ``_cases``)
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ import attrs
 from .._model import Level, LevelSet, Program, RulebaseInfo, Transition, _register_shipped
 from ..exceptions import RuleBaseError, RuleProblem
 from . import _conditions as cond
+from ._cases import Case, load_cases
 from ._vocabulary import (
     CURRENT_LEVEL,
     GROUPS,
@@ -72,6 +74,7 @@ _TABLES: dict[str, tuple[set[str], set[str]]] = {
     "program": ({"level", "hours_per_week", "days_per_week", "typical_length", "sources"}, {"recommended_minimum_days"}),
     "service": ({"name", "sources"}, {"when"}),
     "consideration": ({"id", "statement", "sources", "when"}, set()),
+    "case": ({"name", "facts", "expect"}, {"story"}),
 }
 _RULEBASE_KEYS = ({"name", "version"}, {"description"})
 _SINGLE_TABLES = ("rulebase", "wording")
@@ -221,6 +224,8 @@ class RuleBase:
     services: tuple[Service, ...]
     considerations: tuple[Consideration, ...]
     location: str
+    #: Expected decisions the rule base carries (``[[case]]``), run by ``levelcare check``.
+    cases: tuple[Case, ...] = ()
 
     @property
     def fallback(self) -> Rule:
@@ -325,6 +330,7 @@ def load(location: Traversable | str | Path) -> RuleBase:
     programs = loader.programs(tables["program"])
     services = tuple(r for r in (loader.service(f, t) for f, t in tables["service"]) if r)
     considerations = tuple(r for r in (loader.consideration(f, t) for f, t in tables["consideration"]) if r)
+    cases = load_cases(problems, tables["case"], vocabulary, levels)
     loader.check_ids(tables)
     _check_structure(problems, levels, rules, transitions, escalations, readiness, bridges, vocabulary, tables)
 
@@ -347,6 +353,7 @@ def load(location: Traversable | str | Path) -> RuleBase:
         services=services,
         considerations=considerations,
         location=str(location),
+        cases=cases,
     )
 
 

@@ -43,6 +43,7 @@ from ._report import (
     error,
     sort_findings,
 )
+from ._vectors import with_cases
 
 __all__ = ["EXIT_UNVERIFIED", "Finding", "Severity", "VerificationReport", "check_command", "verify"]
 __all__ += ["_Verifier", "_conflict", "_satisfiable"]  # for levelcare's own tests
@@ -71,7 +72,9 @@ def verify(
       progress or ``current_level``) one step lowers the level;
     * step downs below a bridge's floor;
     * rules that never decide anything (warning): whenever they fire, a rule
-      for a higher level fires too.
+      for a higher level fires too;
+    * cases (``[[case]]`` test vectors) whose decision, made by the engine,
+      differs from what they expect (check ``case``).
 
     A check not decided within ``budget`` seconds is reported with severity
     :attr:`Severity.UNVERIFIED`, and the report is not :attr:`~VerificationReport.ok`.
@@ -90,7 +93,7 @@ def verify(
     if isinstance(target, Engine):
         rulebase = target._rb
         found = _vocabulary_reserved(rulebase) + engine_findings(rulebase, target)
-        return _Verifier(rulebase, budget).report(rulebase.location, found)
+        return with_cases(_Verifier(rulebase, budget).report(rulebase.location, found), rulebase, target)
     if not isinstance(target, (str, os.PathLike, Traversable)):
         finding = error(
             LOAD, "", "", f"expected an Engine or a rule base folder, got {type_name(target)} {shorten(target)}"
@@ -110,7 +113,7 @@ def verify(
         message = f"cannot read the rule base: {problem.strerror or problem}"
         findings = [error(LOAD, "", str(getattr(problem, "filename", "") or ""), message)]
         return VerificationReport(location=str(target), rulebase=None, findings=tuple(findings))
-    return _Verifier(rulebase, budget).report(str(target), reserved + engine_findings(rulebase))
+    return with_cases(_Verifier(rulebase, budget).report(str(target), reserved + engine_findings(rulebase)), rulebase)
 
 
 def check_command(rules_dir: str | None, as_json: bool, budget: float | None = DEFAULT_BUDGET) -> int:

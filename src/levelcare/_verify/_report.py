@@ -23,7 +23,9 @@ EMERGENCY = "emergency-level"
 NOT_MONOTONE = "not-monotone"
 BRIDGE_FLOOR = "bridge-floor"
 NEVER_DECIDES = "never-decides"
-CHECKS = (LOAD, RESERVED, ENGINE, NEVER_FIRES, GAP, EMERGENCY, NOT_MONOTONE, BRIDGE_FLOOR, NEVER_DECIDES)
+#: A test vector ([[case]]) whose decision differs from what it expects.
+CASE = "case"
+CHECKS = (LOAD, RESERVED, ENGINE, NEVER_FIRES, GAP, EMERGENCY, NOT_MONOTONE, BRIDGE_FLOOR, NEVER_DECIDES, CASE)
 
 #: Exit status of ``levelcare check`` when a property was not decided within the budget.
 EXIT_UNVERIFIED = 4

@@ -1,0 +1,352 @@
+"""``levelcare diff``: the exact difference between two rule bases.
+
+Counts are checked against brute force (every admission decided by both
+engines), and every region against decisions of assessments drawn inside and
+outside it.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import json
+import random
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import EXAMPLES_DIR, RULES_DIR
+from levelcare import Engine
+from levelcare._cli import main
+from levelcare._verify._diff import DiffError, RuleBaseDiff, diff
+
+
+def _copy(tmp_path: Path, name: str) -> Path:
+    target = tmp_path / name
+    shutil.copytree(RULES_DIR, target)
+    return target
+
+
+def _drop_rule(folder: Path, file: str, rule_id: str) -> None:
+    path = folder / file
+    blocks = path.read_text(encoding="utf-8").split("[[rule]]")
+    kept = [b for b in blocks if f'id = "{rule_id}"' not in b]
+    assert len(kept) == len(blocks) - 1
+    path.write_text("[[rule]]".join(kept), encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def tr6_eight_weeks(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = _copy(tmp_path_factory.mktemp("tr6"), "rules")
+    path = folder / "transitions.toml"
+    text = path.read_text(encoding="utf-8")
+    assert text.count('{ fact = "weeks_at_current_level", at_least = 12 }') == 1
+    path.write_text(text.replace("at_least = 12 }", "at_least = 8 }"), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def without_in3(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = _copy(tmp_path_factory.mktemp("in3"), "rules")
+    _drop_rule(folder, "inpatient.toml", "IN-3")
+    return folder
+
+
+def _outcome(engine: Engine, facts: dict[str, Any]) -> tuple[Any, ...]:
+    decision = engine.decide(facts)
+    assert decision.level is not None and decision.transition is not None
+    return decision.level.id, decision.transition.value, decision.status, decision.emergency
+
+
+def _side(data: dict[str, Any]) -> tuple[Any, ...]:
+    return data["level"], data["transition"], data["status"], data["emergency"]
+
+
+def _contains(when: dict[str, Any], facts: dict[str, Any], kinds: dict[str, str]) -> bool:
+    for name, allowed in when.items():
+        value = facts[name]
+        if kinds[name] == "integer":
+            if not any(lo <= value <= hi for lo, hi in allowed):
+                return False
+        elif not any(value == a and type(value) is type(a) for a in allowed):
+            return False
+    return True
+
+
+def _random_assessment(engine: Engine, rng: random.Random, *, in_treatment: bool) -> dict[str, Any]:
+    facts: dict[str, Any] = {}
+    for fact in engine.vocabulary.facts:
+        if fact.group == "candidacy" or (fact.group == "progress" and not in_treatment):
+            continue
+        if fact.kind == "integer":
+            low, high = fact.minimum or 0, fact.maximum or 0
+            facts[fact.name] = rng.randint(low, min(high, 20)) if rng.random() < 0.9 else rng.randint(low, high)
+        else:
+            facts[fact.name] = rng.choice(fact.values)
+    return facts
+
+
+def _member(engine: Engine, when: dict[str, Any], rng: random.Random, *, in_treatment: bool) -> dict[str, Any]:
+    facts = _random_assessment(engine, rng, in_treatment=in_treatment)
+    for name, allowed in when.items():
+        choice = rng.choice(allowed)
+        facts[name] = rng.randint(choice[0], choice[1]) if engine.vocabulary[name].kind == "integer" else choice
+    return facts
+
+
+def _check_regions(result: RuleBaseDiff, old: Engine, new: Engine, *, samples: int, seed: int) -> None:
+    """Inside every condition both engines give the change; outside every condition they agree."""
+    rng = random.Random(seed)
+    kinds = {f.name: f.kind for f in old.vocabulary.facts}
+    data = result.to_dict()
+    for part, in_treatment in (("admissions", False), ("in_treatment", True)):
+        changes = data[part]["changes"]
+        for change in changes:
+            for condition in change["conditions"]:
+                for _ in range(3):
+                    facts = _member(old, condition["when"], rng, in_treatment=in_treatment)
+                    assert (_outcome(old, facts), _outcome(new, facts)) == (_side(change["from"]), _side(change["to"]))
+        for _ in range(samples):
+            facts = _random_assessment(old, rng, in_treatment=in_treatment)
+            inside = [c for c in changes if any(_contains(w["when"], facts, kinds) for w in c["conditions"])]
+            before, after = _outcome(old, facts), _outcome(new, facts)
+            if inside:
+                assert len(inside) == 1
+                assert (before, after) == (_side(inside[0]["from"]), _side(inside[0]["to"]))
+            else:
+                assert before == after, facts
+
+
+def test_a_copy_is_identical_and_exits_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    copy = _copy(tmp_path, "copy")
+    assert main(["diff", str(RULES_DIR), str(copy)]) == 0
+    out = capsys.readouterr().out
+    assert "Admissions: 0 of 69,120 admissions change" in out
+    assert "Identical decisions everywhere." in out
+    result = diff(RULES_DIR, copy)
+    assert result.identical and result.admissions.changed == 0 and result.in_treatment.changed == 0
+    # Integer facts count by their cells: two weeks cells (below 12, 12 or more).
+    assert result.in_treatment.size == 69_120 * 4 * 2 * 3 * 2 * 2 * 3 * 3
+
+
+def test_lowering_the_iop_minimum_changes_only_those_in_iop_for_8_to_11_weeks(tr6_eight_weeks: Path) -> None:
+    result = diff(RULES_DIR, tr6_eight_weeks)
+    assert result.admissions.changed == 0
+    assert not result.vocabulary
+    [change] = result.in_treatment.changes
+    assert (change.old.level, change.old.transition) == ("iop", "continue")
+    assert (change.new.level, change.new.transition) == ("outpatient", "step-down")
+    assert change.count == result.in_treatment.changed > 0
+    data = result.to_dict()["in_treatment"]["changes"][0]
+    for condition in data["conditions"]:
+        assert condition["when"]["current_level"] == ["iop"]
+        assert condition["when"]["weeks_at_current_level"] == [[8, 11]]
+        assert condition["when"]["treatment_stage"] == ["maintenance"]
+        assert condition["when"]["goals_met"] == [False]
+        assert "weeks_at_current_level=8..11" in condition["text"]
+    # The weeks cut at 8 and 12 makes three cells in the in-treatment space.
+    assert result.in_treatment.size == 69_120 * 4 * 3 * 3 * 2 * 2 * 3 * 3
+    _check_regions(result, Engine.from_path(RULES_DIR), Engine.from_path(tr6_eight_weeks), samples=300, seed=6)
+
+
+def test_the_changed_slice_matches_brute_force_in_one_situation(tr6_eight_weeks: Path) -> None:
+    """Every clinical combination, in one situation the change reaches, decided by both engines."""
+    result = diff(RULES_DIR, tr6_eight_weeks)
+    old, new = Engine.from_path(RULES_DIR), Engine.from_path(tr6_eight_weeks)
+    situation = {
+        "current_level": "iop",
+        "weeks_at_current_level": 9,
+        "treatment_stage": "maintenance",
+        "goals_met": False,
+        "relapse_prevention_skills": True,
+        "recent_use": "none",
+        "symptoms_trend": "improving",
+    }
+    clinical = [f for f in old.vocabulary.facts if f.group == "clinical"]
+    changed = 0
+    for values in itertools.product(*(f.values for f in clinical)):
+        facts = {f.name: v for f, v in zip(clinical, values, strict=True)} | situation
+        changed += _outcome(old, facts) != _outcome(new, facts)
+    # The diff's regions, restricted to this situation (its weeks cell is 8..11).
+    kinds = {f.name: f.kind for f in old.vocabulary.facts}
+    data = result.to_dict()["in_treatment"]["changes"]
+    expected = 0
+    for values in itertools.product(*(f.values for f in clinical)):
+        facts = {f.name: v for f, v in zip(clinical, values, strict=True)} | situation
+        expected += any(_contains(c["when"], facts, kinds) for ch in data for c in ch["conditions"])
+    assert changed == expected > 0
+
+
+def test_deleting_an_inpatient_criterion_counts_match_brute_force(without_in3: Path) -> None:
+    result = diff(RULES_DIR, without_in3)
+    old, new = Engine.from_path(RULES_DIR), Engine.from_path(without_in3)
+    clinical = [f for f in old.vocabulary.facts if f.group == "clinical"]
+    brute: collections.Counter[tuple[tuple[Any, ...], tuple[Any, ...]]] = collections.Counter()
+    for values in itertools.product(*(f.values for f in clinical)):
+        facts = {f.name: v for f, v in zip(clinical, values, strict=True)}
+        before, after = _outcome(old, facts), _outcome(new, facts)
+        if before != after:
+            brute[before, after] += 1
+    reported = {(_side(c["from"]), _side(c["to"])): c["count"] for c in result.to_dict()["admissions"]["changes"]}
+    assert reported == dict(brute)
+    assert result.admissions.changed == sum(brute.values()) > 0
+    assert {before[0] for before, _ in brute} == {"inpatient"}
+    for change in result.admissions.changes:
+        for cube in change.cubes:
+            assert ("medical_instability", (True,)) in cube.facts
+    assert result.in_treatment.changed > 0
+    _check_regions(result, old, new, samples=300, seed=3)
+
+
+def test_json_has_a_stable_documented_shape(tr6_eight_weeks: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["diff", str(RULES_DIR), str(tr6_eight_weeks), "--json"]) == 1
+    first = capsys.readouterr().out
+    assert main(["diff", str(RULES_DIR), str(tr6_eight_weeks), "--json"]) == 1
+    assert capsys.readouterr().out == first
+    data = json.loads(first)
+    assert {"admissions", "in_treatment", "identical", "vocabulary", "old", "new"} <= set(data)
+    assert "population" not in data
+    for part in ("admissions", "in_treatment"):
+        assert isinstance(data[part]["changed"], int)
+        assert isinstance(data[part]["changes"], list)
+    change = data["in_treatment"]["changes"][0]
+    assert set(change) == {"from", "to", "count", "conditions"}
+    assert set(change["from"]) == {"level", "transition", "status", "emergency"}
+    assert sum(c["count"] for c in data["in_treatment"]["changes"]) == data["in_treatment"]["changed"]
+
+
+def _population(path: Path, extra: list[str]) -> Path:
+    lines = [
+        json.dumps(json.loads(p.read_text(encoding="utf-8"))["facts"]) for p in sorted(EXAMPLES_DIR.glob("*.json"))
+    ]
+    path.write_text("\n".join(lines + extra) + "\n", encoding="utf-8")
+    return path
+
+
+def test_population_table_counts_real_records(
+    tmp_path: Path, without_in3: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old, new = Engine.from_path(RULES_DIR), Engine.from_path(without_in3)
+    unstable = {
+        "harm_risk": "none", "withdrawal_risk": "none", "medical_instability": True,
+        "needs_24h_supervision": False, "needs_daily_monitoring": False, "addiction_severity": "mild",
+        "psychiatric_severity": "none", "relapse_risk": "low", "home_environment": "supportive",
+        "support_system": "strong",
+    }  # fmt: skip
+    path = _population(tmp_path / "people.jsonl", [json.dumps(unstable)])
+    assert main(["diff", str(RULES_DIR), str(without_in3), "--population", str(path), "--json"]) == 1
+    data = json.loads(capsys.readouterr().out)["population"]
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert data["records"] == len(records)
+    expected: collections.Counter[tuple[str | None, str | None]] = collections.Counter()
+    for facts in records:
+        a, b = old.decide(facts), new.decide(facts)
+        expected[(a.level.id if a.level else None, b.level.id if b.level else None)] += 1
+    expected[("data-required", "data-required")] = expected.pop((None, None))
+    found = {(row["from"], row["to"]): row["count"] for row in data["rows"]}
+    assert found == expected
+    changed = [r for r in data["rows"] if r["changed"]]
+    assert [(r["from"], r["to"], r["changed"], r["lines"]) for r in changed] == [
+        ("inpatient", "outpatient", 1, [len(records)])
+    ]
+    assert data["changed"] == 1
+    unchanged = next(r for r in data["rows"] if (r["from"], r["to"]) == ("iop", "iop"))
+    assert unchanged["changed"] == 0 and len(unchanged["lines"]) == min(unchanged["count"], 5)
+    assert main(["diff", str(RULES_DIR), str(without_in3), "--population", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "Population (" in out and "1 of 15 records change" in out
+    assert re.search(r"inpatient +outpatient +1 +1  15", out)
+
+
+def test_population_with_a_bad_line_exits_two_naming_the_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _population(tmp_path / "people.jsonl", ['{"harm_risk": "hgih"}', "not json"])
+    assert main(["diff", str(RULES_DIR), str(RULES_DIR), "--population", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert "line 15: invalid for the old rule base: harm_risk" in captured.err
+    assert "did you mean 'high'?" in captured.err
+    assert "line 16: not valid JSON" in captured.err
+    assert main(["diff", str(RULES_DIR), str(RULES_DIR), "--population", str(path), "--json"]) == 2
+    data = json.loads(capsys.readouterr().out)["population"]
+    assert [line["line"] for line in data["invalid"]] == [15, 16]
+    [row] = [r for r in data["rows"] if r["from"] == "invalid"]
+    assert (row["to"], row["count"], row["changed"], row["lines"]) == ("invalid", 2, 0, [15, 16])
+    assert main(["diff", str(RULES_DIR), str(RULES_DIR), "--population", str(tmp_path / "absent.jsonl")]) == 2
+    assert "cannot read the file" in capsys.readouterr().err
+
+
+def test_a_rule_base_that_does_not_load_exits_two(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    broken = _copy(tmp_path, "broken")
+    path = broken / "inpatient.toml"
+    path.write_text(path.read_text(encoding="utf-8").replace('level = "inpatient"', 'level = "inpatinet"', 1))
+    assert main(["diff", str(RULES_DIR), str(broken)]) == 2
+    err = capsys.readouterr().err
+    assert "new rule base" in err and "inpatient.toml" in err and "did you mean 'inpatient'?" in err
+    assert main(["diff", str(tmp_path / "nowhere"), str(broken)]) == 2
+    err = capsys.readouterr().err
+    assert "old rule base" in err and "new rule base" in err
+
+
+def _add_fact(folder: Path, text: str) -> None:
+    path = folder / "vocabulary.toml"
+    path.write_text(path.read_text(encoding="utf-8") + "\n" + text, encoding="utf-8")
+
+
+def test_a_fact_only_in_one_rule_base_is_named_and_the_space_is_the_union(tmp_path: Path) -> None:
+    new = _copy(tmp_path, "new")
+    _add_fact(
+        new,
+        '[[fact]]\nname = "housing_loss"\ngroup = "clinical"\nkind = "boolean"\nvalues = [false, true]\n'
+        'meaning = "Recently lost housing."\nsources = ["tip47"]\n',
+    )
+    result = diff(RULES_DIR, new)
+    assert result.vocabulary == ("clinical fact 'housing_loss' is only in the new rule base",)
+    assert result.admissions.size == 2 * 69_120
+    assert result.admissions.changed == 0 and result.in_treatment.changed == 0
+    assert not result.identical
+    assert "Vocabulary differences:" in result.render()
+
+
+def test_values_only_one_rule_base_accepts_are_named(tmp_path: Path) -> None:
+    new = _copy(tmp_path, "new")
+    path = new / "vocabulary.toml"
+    text = path.read_text(encoding="utf-8")
+    assert text.count('values = ["strong", "limited", "none"]') == 1
+    path.write_text(text.replace('values = ["strong", "limited", "none"]', 'values = ["strong", "limited"]'))
+    # A case with support_system = "none" would no longer load; this proposal drops the value.
+    (new / "cases.toml").unlink()
+    for file in new.glob("*.toml"):
+        content = file.read_text(encoding="utf-8")
+        content = content.replace(
+            '{ fact = "support_system", is = "none" }', '{ fact = "support_system", is = "limited" }'
+        )
+        content = content.replace(
+            '{ fact = "support_system", is_not = "none" }', '{ fact = "support_system", is = "strong" }'
+        )
+        file.write_text(content, encoding="utf-8")
+    result = diff(RULES_DIR, new)
+    assert "support_system: only old accepts none; compared over the values both accept" in result.vocabulary
+    assert result.admissions.size == 69_120 // 3 * 2
+    assert result.admissions.changed > 0
+
+
+def test_a_fact_in_different_groups_cannot_be_compared(tmp_path: Path) -> None:
+    old, new = _copy(tmp_path, "old"), _copy(tmp_path, "new")
+    fact = '[[fact]]\nname = "housing_loss"\ngroup = "{}"\nkind = "boolean"\nvalues = [false, true]\n'
+    fact += 'meaning = "Recently lost housing."\nsources = ["tip47"]\n'
+    _add_fact(old, fact.format("clinical"))
+    _add_fact(new, fact.format("candidacy"))
+    with pytest.raises(DiffError, match="'housing_loss' is clinical in the old rule base and candidacy"):
+        diff(old, new)
+
+
+def test_a_space_too_large_to_compare_is_refused_with_its_size(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("levelcare._verify._diff.MAX_COMBINATIONS", 1000)
+    assert main(["diff", str(RULES_DIR), str(RULES_DIR)]) == 2
+    assert "too large to compare exhaustively (69,120 clinical combinations" in capsys.readouterr().err
