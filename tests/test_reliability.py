@@ -448,13 +448,11 @@ def held_engine() -> Iterator[Engine]:
     sid = chunk.session.sid
     assert sid is not None
     levels._lock.acquire()
-    chunk.busy = True
     leftover = chunk.encode({"harm_risk": "high"}, None) + f',"sid":"{sid}","id":"held"}}'
     assert DURABLE.assert_fact(chunk.handle, leftover)[0] == 0
     try:
         yield engine
     finally:
-        chunk.busy = False
         chunk.drop()
         levels._lock.release()
 

@@ -55,7 +55,7 @@ How durable is driven, and why:
 * A forked child process gets a copy of every ruleset, its sessions and its
   lock. If another thread was evaluating when the process forked, that copy is
   locked for good and may hold a half-evaluated fact, so the child replaces the
-  lock and deletes the sessions that were in use before it runs anything.
+  lock and deletes that ruleset's sessions before it runs anything.
 """
 
 from __future__ import annotations
@@ -642,17 +642,20 @@ class _Chunk:
 
     def __init__(self, label: str, plan: _Plan, pieces: list[int]) -> None:
         self.label = label
-        self.pieces = tuple(pieces)
-        definition = {f"c{rule}": {"all": [{"m": plan.pieces[number]}]} for rule, number in enumerate(pieces)}
-        definition[f"c{len(pieces)}"] = {"all": [{"m": {_MARK: _PRIMING}}]}
+        # Rule names are numbers of one width (the priming rule's is the last), so
+        # that a firing's rule name is a slice of its message: {"07":{"m":...}}.
+        width = len(str(len(pieces)))
+        names = [f"{rule:0{width}d}" for rule in range(len(pieces) + 1)]
+        self.by_name = dict(zip(names, pieces, strict=False))
+        self.name_end = 2 + width
+        definition = {name: {"all": [{"m": plan.pieces[number]}]} for name, number in zip(names, pieces, strict=False)}
+        definition[names[-1]] = {"all": [{"m": {_MARK: _PRIMING}}]}
         read = set().union(*(_Size.of(plan.pieces[number]).fields for number in pieces))
-        self.fragments = self._fragments(plan, read)
-        self.context = self._context(plan, read)
+        self.fragments = tuple(self._fragments(plan, read).items())
+        self.context = tuple(self._context(plan, read).items())
         self._ids = itertools.count()
         self._sessions = itertools.count()
         self.session = _Session()
-        # True while an evaluation runs in the session (see CompiledRuleset._after_fork).
-        self.busy = False
         try:
             # durable removes 'run' from the definition it is given; we pass a
             # fresh JSON string, so nothing of ours is mutated.
@@ -708,12 +711,16 @@ class _Chunk:
         Only the fields this chunk's rules read are written, and the closing
         brace is left off: the session and fact ids follow.
         """
-        fragments = self.fragments
         parts = ['{"_":1']
-        parts += [fragments[name][value] for name, value in facts.items() if name in fragments]
+        for name, fragments in self.fragments:
+            value = facts.get(name)
+            if value is not None:
+                parts.append(fragments[value])
         if context:
-            known = self.context
-            parts += [known[key][value] for key, value in context.items() if value is not None and key in known]
+            for key, fragments in self.context:
+                value = context.get(key)
+                if value is not None:
+                    parts.append(fragments[value])
         return ",".join(parts)
 
     def open(self) -> str:
@@ -766,30 +773,32 @@ class _Chunk:
             EngineError: durable failed; the session is deleted first.
         """
         handle = self.handle
-        pieces = self.pieces
-        self.busy = True
+        by_name = self.by_name
+        end = self.name_end
         try:
             sid = self.session.sid or self.open()
-            tail = f'"sid":"{sid}","id":"{next(self._ids)}"}}'
-            fact = f"{body},{tail}"
-            # Every firing carries the fact it fired for: {"c12":{"m":<fact>}}.
-            ending = tail + "}}"
+            ids = f'"sid":"{sid}","id":"{next(self._ids)}"}}'
+            fact = f"{body},{ids}"
+            # Every firing carries the fact it fired for: {"07":{"m":<fact>}}.
+            ending = ids + "}}"
             result, offset = _engine.assert_fact(handle, fact)
             if result == 0:
                 step = _engine.start_action_for_state(handle, offset)
                 message = step[1] if step is not None else None
                 while message is not None:
-                    if not message.endswith(ending):
+                    # Rule names have one width, so the name is a slice; the payload is never parsed.
+                    piece = by_name.get(message[2:end])
+                    if piece is None or not message.endswith(ending):
                         msg = "durable-rules reported a firing for a fact of another evaluation"
                         raise EngineError(msg)
-                    # The rule name is all we need, so the payload is never parsed.
-                    fired.append(pieces[int(message[3 : message.index('"', 3)])])
+                    fired.append(piece)
                     message = _engine.complete_and_start_action(handle, offset)
             elif result != 1:
                 # 1: no rule matched; anything else is durable refusing the fact.
                 msg = f"durable-rules did not take the facts (result code {result})"
                 raise EngineError(msg)
-            _engine.retract_fact(handle, fact)
+            # durable finds the fact to retract by its id alone.
+            _engine.retract_fact(handle, "{" + ids)
         except (_engine.error, MemoryError) as error:
             # durable reports running out of sessions as MemoryError.
             self.drop()
@@ -798,8 +807,6 @@ class _Chunk:
         except BaseException:
             self.drop()
             raise
-        finally:
-            self.busy = False
 
 
 class CompiledRuleset:
@@ -847,13 +854,19 @@ class CompiledRuleset:
             EngineError: durable failed; the session it failed in is deleted first.
         """
         chunks = self._chunks
-        if not chunks:
-            return self._constant
-        bodies = [chunk.encode(facts, context) for chunk in chunks]
         fired: list[int] = []
-        with self._lock:
-            for chunk, body in zip(chunks, bodies, strict=True):
+        if len(chunks) == 1:
+            (chunk,) = chunks
+            body = chunk.encode(facts, context)
+            with self._lock:
                 chunk.run(body, fired)
+        elif not chunks:
+            return self._constant
+        else:
+            bodies = [chunk.encode(facts, context) for chunk in chunks]
+            with self._lock:
+                for chunk, body in zip(chunks, bodies, strict=True):
+                    chunk.run(body, fired)
         members = self._members
         found = list(self._constant)
         for piece in fired:
@@ -867,10 +880,10 @@ class CompiledRuleset:
         """In a forked child: drop an evaluation that another thread left half done."""
         if self._lock.locked():
             self._lock = threading.Lock()
+            # Any of the sessions may hold a half-evaluated fact; the next
+            # evaluation opens new ones.
             for chunk in self._chunks:
-                if chunk.busy:
-                    chunk.busy = False
-                    chunk.drop()
+                chunk.drop()
 
 
 def _after_fork_in_child() -> None:
