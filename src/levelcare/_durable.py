@@ -775,30 +775,32 @@ class _Chunk:
         handle = self.handle
         by_name = self.by_name
         end = self.name_end
+        engine = _engine
         try:
             sid = self.session.sid or self.open()
             ids = f'"sid":"{sid}","id":"{next(self._ids)}"}}'
-            fact = f"{body},{ids}"
             # Every firing carries the fact it fired for: {"07":{"m":<fact>}}.
             ending = ids + "}}"
-            result, offset = _engine.assert_fact(handle, fact)
+            result, offset = engine.assert_fact(handle, body + "," + ids)
             if result == 0:
-                step = _engine.start_action_for_state(handle, offset)
+                step = engine.start_action_for_state(handle, offset)
                 message = step[1] if step is not None else None
+                complete = engine.complete_and_start_action
+                append = fired.append
                 while message is not None:
                     # Rule names have one width, so the name is a slice; the payload is never parsed.
                     piece = by_name.get(message[2:end])
                     if piece is None or not message.endswith(ending):
                         msg = "durable-rules reported a firing for a fact of another evaluation"
                         raise EngineError(msg)
-                    fired.append(piece)
-                    message = _engine.complete_and_start_action(handle, offset)
+                    append(piece)
+                    message = complete(handle, offset)
             elif result != 1:
                 # 1: no rule matched; anything else is durable refusing the fact.
                 msg = f"durable-rules did not take the facts (result code {result})"
                 raise EngineError(msg)
             # durable finds the fact to retract by its id alone.
-            _engine.retract_fact(handle, "{" + ids)
+            engine.retract_fact(handle, "{" + ids)
         except (_engine.error, MemoryError) as error:
             # durable reports running out of sessions as MemoryError.
             self.drop()
