@@ -87,7 +87,7 @@ def test_identical_tests_share_one_durable_rule() -> None:
 def test_a_ruleset_of_constants_needs_no_durable_ruleset() -> None:
     """When every condition is settled when compiling, durable is never asked."""
     ruleset = _durable.CompiledRuleset("settled", [cond.TRUE, cond.FALSE, cond.All(())], VOCABULARY)
-    assert ruleset._handle is None
+    assert ruleset._chunks == ()
     assert ruleset.holding({"harm_risk": "high"}) == frozenset({0, 2})
 
 

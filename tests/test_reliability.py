@@ -60,15 +60,12 @@ def fresh_engine() -> Engine:
     return Engine.from_path(default_location())
 
 
-def rulesets(engine: Engine) -> list[_durable.CompiledRuleset]:
-    return [engine._levels, engine._outcome]
+def chunks(engine: Engine) -> list[_durable._Chunk]:
+    """Every durable ruleset of an engine."""
+    return [chunk for ruleset in (engine._levels, engine._outcome) for chunk in ruleset._chunks]
 
 
-def session_exists(ruleset: _durable.CompiledRuleset, sid: str) -> bool:
-    return handle_session_exists(ruleset._handle, sid)
-
-
-def handle_session_exists(handle: int | None, sid: str) -> bool:
+def session_exists(handle: int, sid: str) -> bool:
     try:
         DURABLE.get_state(handle, sid)
     except DURABLE.error:
@@ -76,27 +73,38 @@ def handle_session_exists(handle: int | None, sid: str) -> bool:
     return True
 
 
-_SID = re.compile(r'"sid":"([^"]+)"')
+def leftover_facts(engine: Engine) -> int:
+    """Facts still held by the sessions an engine keeps between evaluations."""
+    total = 0
+    for chunk in chunks(engine):
+        sid = chunk.session.sid
+        if sid is not None:
+            total += len(json.loads(DURABLE.get_facts(chunk.handle, sid)))
+    return total
+
+
+_IDS = re.compile(r'"sid":"([^"]+)","id":"([^"]+)"')
 
 
 class Sessions:
-    """Records every durable session an evaluation opens (by watching assert_fact)."""
+    """Records the session and fact id of every fact asserted (by watching assert_fact)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.opened: list[tuple[int, str]] = []
+        self.asserted: list[tuple[int, str, str]] = []
         original = DURABLE.assert_fact
 
         def watched(handle: int, text: str) -> Any:
-            match = _SID.search(text)
+            match = _IDS.search(text)
             assert match is not None
-            self.opened.append((handle, match.group(1)))
+            self.asserted.append((handle, match.group(1), match.group(2)))
             return original(handle, text)
 
         monkeypatch.setattr(DURABLE, "assert_fact", watched)
 
-    def alive(self) -> list[tuple[int, str]]:
-        """The recorded sessions durable still holds."""
-        return [(handle, sid) for handle, sid in self.opened if handle_session_exists(handle, sid)]
+    def last(self) -> tuple[int, str]:
+        """The ruleset handle and session of the fact asserted last."""
+        handle, sid, _ = self.asserted[-1]
+        return handle, sid
 
 
 def run_threads(count: int, target: Callable[[int], None]) -> None:
@@ -155,6 +163,8 @@ class Faults:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.armed: tuple[str, BaseException] | None = None
         self.raised = 0
+        # The ruleset handle and session the last injected failure happened in.
+        self.failed: tuple[int, str] | None = None
         self.sessions = Sessions(monkeypatch)
         for name in FAULTY:
             monkeypatch.setattr(DURABLE, name, self._wrap(name, getattr(DURABLE, name)))
@@ -165,6 +175,12 @@ class Faults:
                 error = self.armed[1]
                 self.armed = None
                 self.raised += 1
+                if name == "assert_fact":
+                    match = _IDS.search(args[1])
+                    assert match is not None
+                    self.failed = (args[0], match.group(1))
+                else:
+                    self.failed = self.sessions.last()
                 raise error
             return original(*args)
 
@@ -199,13 +215,15 @@ def soak(
             # durable's own error, and the MemoryError durable raises when it runs out of sessions.
             error = DURABLE.error(f"injected failure in {name}") if step % 100 == 7 else MemoryError()
             faults.armed = (name, error)
-            faults.sessions.opened.clear()
+            faults.failed = None
             try:
                 decision = engine.decide(items[item_index])
             except levelcare.EngineError as caught:
                 assert isinstance(caught, levelcare.LevelCareError)
                 tally["engine_errors"] += 1
-                tally["stale_sessions"] += len(faults.sessions.alive())
+                # The session the failure happened in is gone, and no other holds a fact.
+                assert faults.failed is not None
+                tally["stale_sessions"] += session_exists(*faults.failed) + leftover_facts(engine)
             else:
                 # This evaluation never called the armed function (no rule fired).
                 assert faults.armed is not None
@@ -220,9 +238,8 @@ def soak(
             assert engine.decide(items[item_index]).to_dict() == expected[item_index], f"decision {step}"
             tally["decided"] += 1
         if slot == 8:
-            # Every session opened since the last check is gone, failed or not.
-            tally["stale_sessions"] += len(faults.sessions.alive())
-            faults.sessions.opened.clear()
+            # After the decision that followed a failure, no session holds a fact.
+            tally["stale_sessions"] += leftover_facts(engine)
     return tally
 
 
@@ -230,7 +247,8 @@ def soak(
 def test_memory_stays_flat_over_20000_decisions_with_failures(monkeypatch: pytest.MonkeyPatch) -> None:
     """20,000 decisions, 400 of them failing inside durable and 400 invalid, grow resident memory < 10 MB.
 
-    Every failure deletes the failing session, and every decision after one is right.
+    Every failure deletes the session it happened in, no session is left holding a
+    fact, and every decision after a failure is right.
     """
     engine = fresh_engine()
     items = mixed_assessments(engine, 500, seed=3)
@@ -334,7 +352,7 @@ HIGH_NEED = {"harm_risk": "imminent", "withdrawal_risk": "severe", "medical_inst
 
 
 def test_failing_rule_action_raises_engine_error_and_deletes_the_session(monkeypatch: pytest.MonkeyPatch) -> None:
-    """durable failing mid-way through the firings gives EngineError; the session is gone; the next call is right."""
+    """durable failing mid-way through the firings gives EngineError; that session is gone; the next call is right."""
     engine = fresh_engine()
     expected = engine.decide(HIGH_NEED).to_dict()
     original = DURABLE.complete_and_start_action
@@ -353,10 +371,14 @@ def test_failing_rule_action_raises_engine_error_and_deletes_the_session(monkeyp
     assert isinstance(caught.value, levelcare.LevelCareError)
     assert isinstance(caught.value, RuntimeError)
     assert failed == ["once"]
-    assert sessions.opened
-    assert sessions.alive() == []
+    handle, sid = sessions.last()
+    assert not session_exists(handle, sid)
+    assert leftover_facts(engine) == 0
     assert engine.decide(HIGH_NEED).to_dict() == expected
-    assert sessions.alive() == []
+    # The next evaluation opened a new session in that ruleset.
+    (chunk,) = [chunk for chunk in chunks(engine) if chunk.handle == handle]
+    assert chunk.session.sid not in (None, sid)
+    assert leftover_facts(engine) == 0
 
 
 def test_interrupt_mid_evaluation_leaves_no_half_evaluated_session(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -376,38 +398,61 @@ def test_interrupt_mid_evaluation_leaves_no_half_evaluated_session(monkeypatch: 
     sessions = Sessions(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         engine.decide(HIGH_NEED)
-    assert sessions.opened
-    assert sessions.alive() == []
+    handle, sid = sessions.last()
+    assert not session_exists(handle, sid)
+    assert leftover_facts(engine) == 0
     assert engine.decide(HIGH_NEED).to_dict() == expected
 
 
-def test_each_evaluation_runs_in_a_fresh_session_that_is_deleted(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every durable evaluation gets a session id never used before, and no session outlives its call."""
+def test_each_evaluation_asserts_a_new_fact_and_leaves_nothing_behind(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every durable evaluation asserts a fact id never used before, and retracts it before returning.
+
+    Each durable ruleset keeps one session between evaluations, and no fact outlives its call.
+    """
     engine = fresh_engine()
     sessions = Sessions(monkeypatch)
     items = mixed_assessments(engine, 40, seed=9)
     for item in items:
         engine.decide(item)
-        assert sessions.alive() == []
-    assert len(sessions.opened) >= 2 * len(items)  # stage one and stage two, at least
-    assert len(set(sessions.opened)) == len(sessions.opened)
+        assert leftover_facts(engine) == 0
+    assert len(sessions.asserted) >= 2 * len(items)  # stage one and stage two, at least
+    assert len(set(sessions.asserted)) == len(sessions.asserted)
+    live = {(handle, sid) for handle, sid, _ in sessions.asserted if session_exists(handle, sid)}
+    assert len(live) == len(chunks(engine))
+
+
+def test_a_firing_for_another_fact_is_an_engine_error_and_drops_the_session() -> None:
+    """If a session ever held a fact of an earlier evaluation, its firing is refused, not counted."""
+    engine = fresh_engine()
+    expected = engine.decide(HIGH_NEED).to_dict()
+    chunk = engine._levels._chunks[0]
+    sid = chunk.session.sid
+    assert sid is not None
+    # A fact that matches rules but is left in the session with its firings queued.
+    stray = chunk.encode({"harm_risk": "imminent"}, None) + f',"sid":"{sid}","id":"stray"}}'
+    assert DURABLE.assert_fact(chunk.handle, stray)[0] == 0
+    with pytest.raises(levelcare.EngineError, match="firing for a fact of another evaluation"):
+        engine.decide(HIGH_NEED)
+    assert not session_exists(chunk.handle, sid)
+    assert engine.decide(HIGH_NEED).to_dict() == expected
+    assert leftover_facts(engine) == 0
 
 
 @pytest.fixture
 def held_engine() -> Iterator[Engine]:
-    """An engine whose stage-one ruleset looks mid-evaluation: locked, with a fact asserted."""
+    """An engine whose stage-one ruleset looks mid-evaluation: locked, with a fact asserted and its firings queued."""
     engine = fresh_engine()
     levels = engine._levels
+    chunk = levels._chunks[0]
+    sid = chunk.session.sid
+    assert sid is not None
     levels._lock.acquire()
-    sid = "held"
-    levels._live = sid
-    leftover = levels.encode({"harm_risk": "high"}) + f',"sid":"{sid}","id":"facts"}}'
-    assert DURABLE.assert_fact(levels._handle, leftover)[0] == 0
+    leftover = chunk.encode({"harm_risk": "high"}, None) + f',"sid":"{sid}","id":"held"}}'
+    assert DURABLE.assert_fact(chunk.handle, leftover)[0] == 0
     try:
         yield engine
     finally:
-        levels._live = None
-        _durable._delete(levels._handle, sid)
+        chunk.drop()
         levels._lock.release()
 
 

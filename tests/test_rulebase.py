@@ -209,7 +209,8 @@ def test_missing_programme_is_reported(rules: Path) -> None:
 def test_a_wrong_current_level_is_one_problem(rules: Path) -> None:
     """A current_level that does not list the levels is reported once, not again as missing."""
     patch(rules, "vocabulary.toml", 'values = ["outpatient", "iop", "php", "inpatient"]', 'values = ["outpatient", "iop"]')
-    found = problems(rules)
+    # The test vectors that name a current level cannot be read either; they say so in cases.toml.
+    found = [p for p in problems(rules) if p[0] != "cases.toml"]
     assert [(f, r) for f, r, _ in found] == [("vocabulary.toml", "current_level")]
     assert "lists exactly the declared [[level]] ids" in found[0][2]
 

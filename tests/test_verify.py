@@ -247,8 +247,8 @@ def large_condition(vocabulary: Vocabulary, groups: int) -> dict[str, Any]:
     return {"all": items}
 
 
-def test_a_rule_the_engine_cannot_compile_fails_the_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A rule base that loads but that durable-rules cannot compile is an error naming the rule."""
+def test_a_condition_too_large_for_one_durable_rule_compiles_and_checks(tmp_path: Path) -> None:
+    """`all` over 30 `any` groups (durable error 113 when compiled whole) is split by the engine and checks clean."""
     target = tmp_path / "rules"
     shutil.copytree(RULES_DIR, target)
     condition = large_condition(Engine.default().vocabulary, 30)
@@ -256,15 +256,30 @@ def test_a_rule_the_engine_cannot_compile_fails_the_check(tmp_path: Path, capsys
     lines = ["", "[[rule]]"] + [f"{k} = {json.dumps(v)}" for k, v in rule.items() if k != "when"]
     lines.append("when = " + _toml_inline(condition))
     (target / "php.toml").write_text((target / "php.toml").read_text(encoding="utf-8") + "\n".join(lines) + "\n")
+    Engine.from_path(target)
+    report = levelcare.verify(target)
+    assert [f for f in report.findings if f.check == "engine"] == []
+
+
+def test_a_rule_the_engine_cannot_compile_fails_the_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A rule base that loads but that durable-rules cannot evaluate is an error naming the rule.
+
+    durable reads integers as 64-bit numbers, so a fact whose range reaches past
+    them cannot be compared there; the engine refuses it, and so does the check.
+    """
+    target = tmp_path / "rules"
+    shutil.copytree(RULES_DIR, target)
+    vocabulary = (target / "vocabulary.toml").read_text(encoding="utf-8")
+    (target / "vocabulary.toml").write_text(vocabulary.replace("maximum = 520", "maximum = 99999999999999999999", 1))
     with pytest.raises(levelcare.EngineError):
         Engine.from_path(target)
     report = levelcare.verify(target)
     engine = [f for f in report.findings if f.check == "engine"]
-    assert [key(f) for f in engine] == [("error", "engine", "PH-9", "php.toml")]
-    assert "the engine cannot compile PH-9" in engine[0].message
-    assert "error code: 113" in engine[0].message
+    # Both rules that read the fact are named: a readiness sign and a consideration.
+    assert sorted(key(f)[:3] for f in engine) == [("error", "engine", "CF-5"), ("error", "engine", "TR-6")]
+    assert all("weeks_at_current_level" in f.message for f in engine)
     assert check_command(str(target), False) == 1
-    assert "error [engine] PH-9 (php.toml)" in capsys.readouterr().out
+    assert "error [engine] TR-6" in capsys.readouterr().out
 
 
 def _toml_inline(value: object) -> str:

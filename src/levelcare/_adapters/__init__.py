@@ -1,6 +1,7 @@
-"""Adapters between levelcare and clinical record systems: FHIR resources, placement
-overrides and a CDS Hooks service.
+"""Adapters between levelcare and other systems, each behind an optional extra.
 
-The public faces are :mod:`levelcare.fhir` and :mod:`levelcare.overrides`; the
-CDS Hooks service runs with ``levelcare serve``.
+FHIR resources, placement overrides and a CDS Hooks service for clinical record
+systems (public faces :mod:`levelcare.fhir`, :mod:`levelcare.overrides` and
+``levelcare serve``), and Dask for deciding populations beyond one machine
+(:mod:`levelcare.dask`).
 """

@@ -124,12 +124,18 @@ class Engine:
         for readiness in rulebase.readiness:
             for sign in readiness.signs:
                 self._stage_one.append(("unmet", (readiness, sign)))
-        self._levels = CompiledRuleset("levels", [_condition(k, o) for k, o in self._stage_one], rulebase.vocabulary)
+        self._levels = CompiledRuleset(
+            "levels", [_condition(k, o) for k, o in self._stage_one], rulebase.vocabulary, _names(self._stage_one)
+        )
         # Stage two: services and considerations, read once the level is known.
         self._stage_two: list[tuple[str, Any]] = [("service", s) for s in rulebase.services]
         self._stage_two += [("consideration", c) for c in rulebase.considerations]
         self._outcome = CompiledRuleset(
-            "outcome", [o.when for _, o in self._stage_two], rulebase.vocabulary, rulebase.levels.ids
+            "outcome",
+            [o.when for _, o in self._stage_two],
+            rulebase.vocabulary,
+            _names(self._stage_two),
+            rulebase.levels.ids,
         )
         self._tables = _Tables(rulebase)
 
@@ -467,6 +473,11 @@ def _condition(kind: str, item: Any) -> cond.Condition:
     if kind == "unmet":
         return item[1].unmet  # type: ignore[no-any-return]
     return item.when  # type: ignore[no-any-return]
+
+
+def _names(items: Sequence[tuple[str, Any]]) -> list[str]:
+    """How errors of the rules engine name each item: its id, or a service's name."""
+    return [f"{o[0].id} (a readiness sign)" if k == "unmet" else o.name if k == "service" else o.id for k, o in items]
 
 
 def _settled(condition: cond.Condition, facts: Mapping[str, Any], known: Mapping[str, Any]) -> bool:

@@ -1,0 +1,112 @@
+"""Deciding a Dask bag of assessments, partition by partition, on any Dask scheduler.
+
+Each output line is the one ``levelcare batch`` writes for the same input line:
+the line is handed to the batch path's own function. Every process that runs a
+partition builds the engine for a rule base once and keeps it for every later
+partition (durable's state must never cross processes, and building an engine
+costs far more than deciding one partition).
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import json
+import os
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import dask.bag
+from dask.base import compute
+from dask.delayed import delayed
+
+from .._engine import Engine, _batch
+
+# The engines this process has built, by rule base folder (None: the shipped
+# rules), and how many times each was built, which tests read on the workers.
+_ENGINES: dict[str | None, Engine] = {}
+_BUILT: collections.Counter[str | None] = collections.Counter()
+_LOCK = threading.Lock()
+
+
+def decide_bag(assessments: dask.bag.Bag, *, rules: str | os.PathLike[str] | None = None) -> dask.bag.Bag:
+    """Decide every assessment of a Dask bag; a bag of output lines, in the same order.
+
+    Args:
+        assessments: One item per assessment: a line of JSON text (``str`` or
+            ``bytes``, as :func:`dask.bag.read_text` gives them; a trailing
+            newline is fine) or a mapping of facts.
+        rules: A rule base folder that every worker can read; ``None`` for the
+            rules shipped with levelcare.
+
+    Returns:
+        A bag with one ``str`` per item: exactly the line ``levelcare batch``
+        writes for it, without the newline. An invalid item gives the batch's
+        error object, whose ``"line"`` is the item's position in the bag,
+        counting from 1.
+
+    The positions need each partition's length, so the items are counted when
+    this function is called (computed on the current scheduler); the decisions
+    are computed when the returned bag is.
+    """
+    folder = None if rules is None else os.path.abspath(os.fspath(rules))
+    partitions: list[Any] = assessments.to_delayed()  # type: ignore[no-untyped-call]
+    lengths = compute(*[delayed(_count)(part) for part in partitions])  # type: ignore[no-untyped-call]
+    starts = itertools.accumulate((int(n) for n in lengths[:-1]), initial=1)
+    parts = [delayed(decide_partition)(part, start, folder) for part, start in zip(partitions, starts, strict=True)]
+    lines: dask.bag.Bag = dask.bag.from_delayed(parts)  # type: ignore[no-untyped-call]
+    return lines
+
+
+def _count(items: Iterable[Any]) -> int:
+    return sum(1 for _ in items)
+
+
+def engine_for(rules: str | None) -> Engine:
+    """This process's engine for the rule base folder ``rules``, built on first use."""
+    engine = _ENGINES.get(rules)
+    if engine is None:
+        with _LOCK:
+            engine = _ENGINES.get(rules)
+            if engine is None:
+                engine = Engine.default() if rules is None else Engine.from_path(rules)
+                _ENGINES[rules] = engine
+                _BUILT[rules] += 1
+    return engine
+
+
+def built() -> dict[str | None, int]:
+    """How many times this process built the engine of each rule base."""
+    return dict(_BUILT)
+
+
+def decide_partition(items: Iterable[Any], start: int, rules: str | None) -> list[str]:
+    """Output lines for the items of one partition, the first at position ``start``."""
+    engine = engine_for(rules)
+    return [line(engine, number, item) for number, item in enumerate(items, start)]
+
+
+def line(engine: Engine, number: int, item: Any) -> str:
+    """The batch output line for one item at position ``number``."""
+    if isinstance(item, str):
+        raw = item.encode("utf-8", "surrogateescape")
+    elif isinstance(item, (bytes, bytearray)):
+        raw = bytes(item)
+    elif isinstance(item, Mapping):
+        try:
+            raw = json.dumps(item, ensure_ascii=False, allow_nan=False).encode("utf-8")
+        except (TypeError, ValueError) as error:
+            return _invalid(number, f"a mapping that is not JSON data ({error}); give facts as JSON values")
+    else:
+        kind = type(item).__name__
+        return _invalid(number, f"expected a line of JSON text or a mapping of facts, got {kind}")
+    # A line too long to hold is given to the batch by its length alone, as the batch reads it.
+    text, _ = _batch._decide_line(engine, number, len(raw) if len(raw) > _batch.MAX_ASSESSMENT_BYTES else raw)
+    return text
+
+
+def _invalid(number: int, message: str) -> str:
+    """The batch's error object for an item that is not an assessment at all."""
+    problems = [{"fact": "", "message": message}]
+    return _batch.dumps({"line": number, "error": _batch.INVALID, "problems": problems})

@@ -1,0 +1,139 @@
+"""levelcare.dask: a Dask bag decided on a two-worker dask.distributed cluster gives the batch's lines."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dask.bag
+import pytest
+from dask.distributed import Client, LocalCluster
+
+import levelcare
+from conftest import RULES_DIR
+from levelcare._adapters import dask as adapter
+from levelcare._engine import _batch
+from levelcare.dask import decide_bag
+
+INVALID_LINES = [
+    "",
+    "not json",
+    '["harm_risk", "low"]',
+    '{"harm_risk": "extreme"}',
+    '{"harm_rsk": "low", "weeks_at_current_level": -3}',
+    '{"facts": {"harm_risk": "imminent"}, "name": "a worked example"}',
+]
+
+
+def assessments(count: int, seed: int) -> list[dict[str, Any]]:
+    """Complete and partial assessments, admissions and people in treatment."""
+    engine = levelcare.Engine.default()
+    rng = random.Random(seed)
+    items = []
+    for index in range(count):
+        unknown = (0.0, 0.0, 0.1, 0.4)[index % 4]
+        item: dict[str, Any] = {}
+        for fact in engine.vocabulary.facts:
+            if rng.random() < unknown or (fact.name == "current_level" and index % 3 == 0):
+                continue
+            if fact.kind == "integer":
+                item[fact.name] = rng.randint(fact.minimum or 0, fact.maximum or 0)
+            else:
+                item[fact.name] = rng.choice(fact.values)
+        items.append(item)
+    return items
+
+
+def batch_lines(source: Path, rules: Path | None = None) -> list[str]:
+    """What ``levelcare batch`` writes for ``source``, line by line."""
+    output = source.with_suffix(".out.jsonl")
+    command = [sys.executable, "-m", "levelcare", "batch", str(source), "-o", str(output), "--no-progress"]
+    if rules is not None:
+        command += ["--rules", str(rules)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode in (0, 2), done.stderr
+    return output.read_text(encoding="utf-8").splitlines()
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Client]:
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster,
+        Client(cluster) as connected,
+    ):
+        yield connected
+
+
+def test_2000_lines_on_two_workers_match_the_batch_line_for_line(client: Client, tmp_path: Path) -> None:
+    """2,000 lines, some invalid, read by dask.bag.read_text in about 16 partitions: the batch's output, in order.
+
+    Each worker builds the engine once and keeps it for every later partition.
+    """
+    lines = [json.dumps(item) for item in assessments(2000, seed=1)]
+    for offset, bad in enumerate(INVALID_LINES):
+        lines[137 * offset + 11] = bad
+    source = tmp_path / "assessments.jsonl"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    expected = batch_lines(source)
+    assert len(expected) == 2000
+
+    bag = dask.bag.read_text(str(source), blocksize=source.stat().st_size // 16)
+    assert bag.npartitions >= 12
+    got = decide_bag(bag).compute()
+    assert got == expected
+    errors = [json.loads(line) for line in got if '"error"' in line]
+    assert [e["line"] for e in errors] == [137 * offset + 12 for offset in range(len(INVALID_LINES)) if offset != 5]
+
+    built = client.run(adapter.built)
+    assert sorted(map(str, built.values())) == ["{None: 1}", "{None: 1}"], built
+
+
+def test_mappings_and_a_rule_base_folder(client: Client, tmp_path: Path) -> None:
+    """A bag of fact mappings, decided with a rule base folder, gives the batch's lines for those objects."""
+    items = assessments(300, seed=2)
+    source = tmp_path / "mappings.jsonl"
+    source.write_text("".join(json.dumps(item) + "\n" for item in items), encoding="utf-8")
+    expected = batch_lines(source, rules=RULES_DIR)
+    got = decide_bag(dask.bag.from_sequence(items, npartitions=5), rules=RULES_DIR).compute()
+    assert got == expected
+    built = client.run(adapter.built)
+    folder = str(RULES_DIR.resolve())
+    assert all(counts.get(folder, 0) <= 1 for counts in built.values())
+    assert sum(counts.get(folder, 0) for counts in built.values()) >= 1
+
+
+# --- one partition, in this process ----------------------------------------------------------
+
+
+def test_items_that_are_not_assessments_give_the_batch_error_object() -> None:
+    """Items of other types, and mappings that are not JSON data, give an error line naming their position."""
+    engine = levelcare.Engine.default()
+    lines = adapter.decide_partition([42, {"when": dt.date(2026, 1, 1)}, None], 7, None)
+    errors = [json.loads(line) for line in lines]
+    assert [e["line"] for e in errors] == [7, 8, 9]
+    assert {e["error"] for e in errors} == {"invalid-input"}
+    assert errors[0]["problems"] == [
+        {"fact": "", "message": "expected a line of JSON text or a mapping of facts, got int"}
+    ]
+    assert "not JSON data" in errors[1]["problems"][0]["message"]
+    assert adapter.engine_for(None) is engine
+
+
+def test_text_bytes_and_mappings_give_the_same_lines_as_the_batch() -> None:
+    """One assessment as str, bytes and mapping; an over-long line; each as the batch decides its line."""
+    engine = levelcare.Engine.default()
+    item = assessments(1, seed=3)[0]
+    text = json.dumps(item) + "\n"
+    expected, _ = _batch._decide_line(engine, 1, text.encode())
+    assert '"error"' not in expected
+    assert adapter.decide_partition([text, text.encode(), item], 1, None) == [expected] * 3
+    huge = "x" * (_batch.MAX_ASSESSMENT_BYTES + 10)
+    (line,) = adapter.decide_partition([huge], 5, None)
+    assert line == _batch._decide_line(engine, 5, len(huge))[0]
+    assert "the limit for one assessment" in line
