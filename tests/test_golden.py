@@ -29,7 +29,6 @@ from typing import Any
 import pytest
 
 import levelcare
-
 from conftest import RULES_DIR
 
 GOLDEN = RULES_DIR.parent / "tests" / "golden" / "shipped.json"

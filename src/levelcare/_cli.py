@@ -12,6 +12,7 @@ import argparse
 import importlib
 import json
 import os
+import platform
 import sys
 import tempfile
 import traceback
@@ -243,11 +244,33 @@ def _workers(text: str) -> int:
     return value
 
 
-def _version() -> str:
+def _distribution_version(name: str) -> str:
     try:
-        return metadata.version("levelcare")
+        return metadata.version(name)
     except metadata.PackageNotFoundError:  # pragma: no cover - only in an uninstalled checkout
         return "unknown"
+
+
+def _version() -> str:
+    """levelcare's version, the Python it runs on and the rules engine it loaded."""
+    from . import _pyeval_compat
+
+    engine = f"durable-rules {_distribution_version('durable_rules')}"
+    if _pyeval_compat.PROVIDES_PYEVAL_CALLOBJECT:
+        engine += " (with PyEval_CallObject supplied by levelcare, removed from Python 3.13)"
+    python = f"{platform.python_implementation()} {platform.python_version()}"
+    return f"{_PROG} {_distribution_version('levelcare')}\nPython: {python}\nRules engine: {engine}"
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: several lines, printed as they are (argparse's own action rewraps them)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:  # noqa: A002 - argparse's name
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        print(_version())
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -262,7 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Decide the level of care for substance use disorders, and say why.",
         epilog="Exit codes: 0 done, 3 data required (decide), 2 invalid input, 1 any other error.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument(
+        "--version", action=_VersionAction, help="show levelcare's version, its Python and its rules engine, and exit"
+    )
     parser.add_argument("--rules", metavar="DIR", help=rules_help)
     # The same option after the command; SUPPRESS keeps a value given before it.
     common = argparse.ArgumentParser(add_help=False)

@@ -95,7 +95,7 @@ def render(decision: Decision, rulebase: RuleBase | None = None) -> str:
             for reason in reasons:
                 lines += _reason_lines(reason)
     if decision.services:
-        lines += [""] + _wrap(", ".join(decision.services), "Services: ", "  ")
+        lines += ["", *_wrap(", ".join(decision.services), "Services: ", "  ")]
     p = decision.program
     which = p.level.value if decision.level is not None else f"{p.level.value}, the top of the range"
     lines += ["", f"Programme ({which}): {_span(p.hours_per_week)} hours/week, {_span(p.days_per_week)} days/week"]
