@@ -7,6 +7,9 @@ kinds of fact (ordinal, boolean, integer, level) and how to check a value.
 from __future__ import annotations
 
 import difflib
+import math
+import reprlib
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,11 +29,81 @@ _MAX_SHOWN = 40
 
 
 def shorten(value: object) -> str:
-    """``repr`` of a user's value, cut so that a message never echoes long text."""
-    text = repr(value)
+    """``repr`` of a user's value, cut so that a message never echoes long text.
+
+    Safe for any value: huge integers are never converted to text in full, deep or
+    long containers are shown only to a few levels and items, and an object whose
+    ``repr`` fails is named by its type.
+    """
+    text = _SHOWN.repr(value)
     if len(text) > _MAX_SHOWN:
         return text[: _MAX_SHOWN - 3] + "..."
     return text
+
+
+def integer_text(value: int) -> str:
+    """An integer as text of at most 40 characters, however many digits it has."""
+    number = int.__int__(value)  # a plain int, whatever subclass ``value`` is
+    bits = number.bit_length()
+    if bits <= 120:  # at most 37 digits: shown whole
+        return repr(number)
+    sign = "-" if number < 0 else ""
+    estimate = int(bits * math.log10(2)) + 1
+    limit = sys.get_int_max_str_digits()
+    if limit == 0 or estimate < limit:
+        try:
+            digits = str(abs(number))
+        except ValueError:  # the limit was lowered meanwhile
+            pass
+        else:
+            return f"{sign}{digits[:12]}...({len(digits)} digits)"
+    # Python refuses to write so long an integer as text (sys.set_int_max_str_digits).
+    return f"{sign}<about {estimate} digits>"
+
+
+class _Shown(reprlib.Repr):
+    """reprlib, with integers written by :func:`integer_text`."""
+
+    def repr_int(self, x: int, level: int) -> str:
+        return integer_text(x)
+
+
+_SHOWN = _Shown()
+_SHOWN.maxlevel = 3
+_SHOWN.maxstring = _SHOWN.maxother = _SHOWN.maxlong = _MAX_SHOWN
+_SHOWN.maxdict = _SHOWN.maxlist = _SHOWN.maxtuple = _SHOWN.maxset = _SHOWN.maxfrozenset = 4
+
+
+class TooLongNumber:
+    """A JSON number with more digits than Python reads, read instead as its length.
+
+    Args:
+        digits: How many characters the number has.
+    """
+
+    __slots__ = ("digits",)
+
+    def __init__(self, digits: int) -> None:
+        self.digits = digits
+
+    def __repr__(self) -> str:
+        return f"<{self.digits} digits>"
+
+
+def plain(value: FactValue) -> FactValue:
+    """``value`` as a plain ``str`` or ``int`` when it is an instance of a subclass.
+
+    A subclass (``numpy.str_``, an ``IntEnum``) compares equal to the plain value
+    but is not one, so it is converted before it reaches the engine.
+    """
+    kind = type(value)
+    if kind is str or kind is bool or kind is int:
+        return value
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, int):
+        return int.__int__(value)
+    return value
 
 
 def type_name(value: object) -> str:
@@ -43,8 +116,8 @@ def type_name(value: object) -> str:
         return "integer"
     if isinstance(value, float):
         return "number"
-    if isinstance(value, str):
-        return "string"
+    if isinstance(value, (str, TooLongNumber)):
+        return "string" if isinstance(value, str) else "number"
     if isinstance(value, Mapping):
         return "object"
     if isinstance(value, (list, tuple)):
@@ -112,7 +185,7 @@ class Fact:
                     f"expected {self.allowed_text()}, got {type_name(value)} {shorten(value)}"
                 )
             if not (self.minimum or 0) <= value <= (self.maximum or 0):
-                return f"expected {self.allowed_text()}, got {value}"
+                return f"expected {self.allowed_text()}, got {shorten(value)}"
             return None
         if not isinstance(value, str):
             return f"expected {self.allowed_text()}, got {type_name(value)} {shorten(value)}"
@@ -183,6 +256,7 @@ class Vocabulary:
                     )
                 )
                 continue
+            key = str.__str__(key)  # a plain str, whatever subclass the caller used
             fact = self.by_name.get(key)
             if fact is None:
                 hint = self.suggest(key)
@@ -200,7 +274,7 @@ class Vocabulary:
             if message is not None:
                 problems.append(AssessmentProblem(key, message))
                 continue
-            known[key] = value
+            known[fact.name] = plain(value)
         if problems:
             raise InvalidAssessment(problems)
         return {f.name: known[f.name] for f in self.facts if f.name in known}
@@ -214,7 +288,8 @@ class Vocabulary:
         order, allowed, by_name = self._order, self._allowed, self.by_name
         known: list[tuple[int, str, Any]] = []
         for key, value in data.items():
-            position = order.get(key) if isinstance(key, str) else None
+            # Only plain str keys: a subclass takes the full check, which converts it.
+            position = order.get(key) if type(key) is str else None
             if position is None:
                 return None
             if value is None:
