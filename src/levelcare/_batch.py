@@ -55,7 +55,6 @@ __all__ = [
     "decide_chunks",
     "dumps",
     "facts_of",
-    "parse_assessment",
     "read_assessment",
     "run",
 ]
@@ -148,19 +147,6 @@ def _parse(raw: bytes) -> tuple[Any, list[str]]:
     except ValueError as error:  # pragma: no cover - every known cause is handled above
         msg = f"not usable JSON: {shorten(str(error))}"
         raise _whole(msg) from None
-
-
-def parse_assessment(raw: bytes) -> Any:
-    """The JSON value in ``raw``, which must be UTF-8 text of at most the size limit.
-
-    Raises:
-        InputError: the bytes are too long, not UTF-8, empty or not JSON, or an
-            object in them gives a key twice.
-    """
-    data, duplicates = _parse(raw)
-    if duplicates:
-        raise InputError(_duplicate_problems(duplicates))
-    return data
 
 
 def _duplicate_problems(keys: list[str]) -> list[AssessmentProblem]:

@@ -207,13 +207,14 @@ class _Signals:
         raise _Interrupted(signum)
 
     @contextlib.contextmanager
-    def writing(self) -> Iterator[None]:
+    def writing(self, *, last: bool = False) -> Iterator[None]:
+        """Hold signals while writing; then act on one that came, unless this was the last write."""
         self._writing = True
         try:
             yield
         finally:
             self._writing = False
-        if self._pending is not None:
+        if self._pending is not None and not last:
             raise _Interrupted(self._pending)
 
 
@@ -325,13 +326,17 @@ class _Partial:
             self.records += data.count(b"\n")
 
     def finish(self) -> None:
-        try:
-            os.fsync(self._fd)
-            os.replace(self.path, self.target)
-        except OSError as error:
-            raise _WriteError(str(self.target), error) from None
-        finally:
-            os.close(self._fd)
+        # A signal now waits until the complete file has its name, and then stops
+        # nothing: the run is done.
+        with self._signals.writing(last=True):
+            try:
+                os.fsync(self._fd)
+                os.replace(self.path, self.target)
+            except OSError as error:
+                raise _WriteError(str(self.target), error) from None
+            finally:
+                os.close(self._fd)
+                self._fd = -1
         # The rename itself is durable once the folder is.
         with contextlib.suppress(OSError):
             folder = os.open(self.target.parent, os.O_RDONLY)
@@ -342,9 +347,12 @@ class _Partial:
 
     def abandon(self) -> None:
         """After a failed or interrupted run: keep whole records for --resume, or nothing."""
+        if self._fd < 0:  # finished: the output has its name
+            return
         with contextlib.suppress(OSError):
             os.ftruncate(self._fd, self.committed)
         os.close(self._fd)
+        self._fd = -1
         if self.committed:
             self.kept = str(self.path)
         else:
