@@ -694,7 +694,12 @@ def test_any_json_line_gives_one_record_naming_its_line(raw: bytes, number: int)
         levelcare.Decision.from_dict(record)
 
 
-@given(st.binary(max_size=300) | st.lists(json_lines(), max_size=5).map(lambda ls: b"\r\n".join(ls)))
+STREAM_PIECES = st.sampled_from(
+    [b"\n", b"\r", b"\r\n", b"\xef\xbb\xbf", b" ", b"\t", b"{}", b'{"harm_risk": "none"}', b"\xff", b"x" * 70]
+)
+
+
+@given(st.binary(max_size=300) | st.lists(STREAM_PIECES | st.binary(max_size=8), max_size=40).map(b"".join))
 def test_any_byte_stream_is_read_as_numbered_lines(data: bytes) -> None:
     import io
 
