@@ -82,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print(f"\nown time, top {args.top} (profiled total {total:.3f} s)")
     ranked = sorted(rows.items(), key=lambda kv: kv[1][2], reverse=True)[: args.top]
-    for (file, line, name), (_, calls, own, cumulative, _) in ranked:
+    for (file, line, name), (_, calls, own, _cumulative, _) in ranked:
         where = name if file == "~" else f"{file.rsplit('/', 1)[-1]}:{line}({name})"
         print(f"  {own / total:6.1%}  {calls:8d} calls  {where}")
 

@@ -25,9 +25,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import durable_rules_engine as DURABLE
-
 import levelcare
+
+# isort: off
+# After levelcare, which supplies what durable-rules needs to load on Python 3.13.
+import durable_rules_engine as durable_c
+
+# isort: on
 from levelcare._engine import Engine
 from levelcare._rulebase import default_location
 
@@ -72,18 +76,18 @@ class Faults:
 
     def __init__(self) -> None:
         self.armed: tuple[str, BaseException] | None = None
-        self.originals = {name: getattr(DURABLE, name) for name in FAULTY}
+        self.originals = {name: getattr(durable_c, name) for name in FAULTY}
         # The session of the fact asserted last, and the one the last failure happened in.
         self.last: tuple[int, str] | None = None
         self.failed: tuple[int, str] | None = None
 
     def install(self) -> None:
         for name, original in self.originals.items():
-            setattr(DURABLE, name, self._wrap(name, original))
+            setattr(durable_c, name, self._wrap(name, original))
 
     def remove(self) -> None:
         for name, original in self.originals.items():
-            setattr(DURABLE, name, original)
+            setattr(durable_c, name, original)
 
     def _wrap(self, name: str, original: Callable[..., Any]) -> Callable[..., Any]:
         def call(*args: Any) -> Any:
@@ -101,8 +105,8 @@ class Faults:
 
 def session_exists(handle: int, sid: str) -> bool:
     try:
-        DURABLE.get_state(handle, sid)
-    except DURABLE.error:
+        durable_c.get_state(handle, sid)
+    except durable_c.error:
         return False
     return True
 
@@ -113,7 +117,7 @@ def leftover_facts(engine: Engine) -> int:
     for ruleset in (engine._levels, engine._outcome):
         for chunk in ruleset._chunks:
             if chunk.session.sid is not None:
-                total += len(json.loads(DURABLE.get_facts(chunk.handle, chunk.session.sid)))
+                total += len(json.loads(durable_c.get_facts(chunk.handle, chunk.session.sid)))
     return total
 
 
@@ -131,7 +135,7 @@ def soak(
         slot = step % 50
         if slot == 7:
             name = FAULTY[(step // 50) % len(FAULTY)]
-            error = DURABLE.error(f"injected failure in {name}") if step % 100 == 7 else MemoryError()
+            error = durable_c.error(f"injected failure in {name}") if step % 100 == 7 else MemoryError()
             faults.armed = (name, error)
             faults.failed = None
             try:

@@ -405,13 +405,13 @@ def test_a_jwks_with_several_keys(tmp_path: Path, keys: Keys) -> None:
             ]
     secret = tmp_path / "secret.json"
     secret.write_text(json.dumps({"keys": [{"kty": "oct", "k": "c2VjcmV0c2VjcmV0"}]}), encoding="utf-8")
-    with pytest.raises(LevelCareError, match="secret.json: the JWKS holds no RSA or elliptic-curve public key"):
+    with pytest.raises(LevelCareError, match=r"secret.json: the JWKS holds no RSA or elliptic-curve public key"):
         cdshooks.load_keys(secret)
     bad = tmp_path / "bad.pem"
     bad.write_text("-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----\n", encoding="utf-8")
-    with pytest.raises(LevelCareError, match="bad.pem: not a PEM public key or a JWKS"):
+    with pytest.raises(LevelCareError, match=r"bad.pem: not a PEM public key or a JWKS"):
         cdshooks.load_keys(bad)
-    with pytest.raises(LevelCareError, match="absent.pem: cannot read the key file"):
+    with pytest.raises(LevelCareError, match=r"absent.pem: cannot read the key file"):
         cdshooks.load_keys(tmp_path / "absent.pem")
 
 
@@ -420,7 +420,7 @@ def test_configuration_errors(engine: Engine) -> None:
         cdshooks.ServiceConfig(public_url="http://127.0.0.1:1")
     with pytest.raises(LevelCareError, match="fhir_version: expected one of R5, R4, R4B, got 'R3'"):
         cdshooks.ServiceConfig(public_url="http://127.0.0.1:1", auth=False, fhir_version="R3")
-    with pytest.raises(LevelCareError, match="engine: expected a levelcare.Engine, got string"):
+    with pytest.raises(LevelCareError, match=r"engine: expected a levelcare.Engine, got string"):
         cdshooks.create_app("engine", cdshooks.ServiceConfig(public_url="http://127.0.0.1:1", auth=False))
     assert cdshooks.is_loopback("localhost") and cdshooks.is_loopback("::1") and cdshooks.is_loopback("127.0.0.2")
     assert not cdshooks.is_loopback("0.0.0.0") and not cdshooks.is_loopback("ehr.test")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import pty
@@ -29,13 +30,15 @@ EXAMPLE_PATHS = sorted(EXAMPLES_DIR.glob("*.json"))
 TIMEOUT = 120
 
 
-def run(*args: str, stdin: bytes | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, stdin: bytes | None = None, env: dict[str, str] | None = None, timeout: float = TIMEOUT
+) -> subprocess.CompletedProcess[str]:
     """``python -m levelcare ARGS`` with text output."""
     result = subprocess.run(
         [sys.executable, "-m", "levelcare", *args],
         input=stdin,
         capture_output=True,
-        timeout=TIMEOUT,
+        timeout=timeout,
         env=env,
         check=False,
     )
@@ -44,10 +47,33 @@ def run(*args: str, stdin: bytes | None = None, env: dict[str, str] | None = Non
     )
 
 
-def canonical(facts: dict[str, Any]) -> str:
-    """The batch output line for a valid assessment: compact JSON with sorted keys."""
+def input_digest(facts: dict[str, Any]) -> str:
+    """The sha256 of valid facts as the decision records it, computed here independently."""
+    known = {name: value for name, value in facts.items() if value is not None}
+    return hashlib.sha256(json.dumps(known, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def audited(facts: dict[str, Any]) -> dict[str, Any]:
+    """``decide(facts).to_dict()`` as the command line writes it: with the input's digest."""
     data = levelcare.decide(facts).to_dict()
+    assert data["input_sha256"] is None
+    data["input_sha256"] = input_digest(facts)
+    return data
+
+
+def canonical(facts: dict[str, Any], line: int) -> str:
+    """The batch output record for a valid assessment on input line ``line``: compact JSON, sorted keys."""
+    data = {**audited(facts), "line": line}
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def trailer(output: str) -> tuple[list[str], dict[str, Any]]:
+    """A batch's records and its closing record, which must be there."""
+    *records, last = output.splitlines()
+    closing = json.loads(last)
+    assert closing["batch"] == "complete"
+    assert closing["records"] == len(records)
+    return records, closing
 
 
 def copy_rules(tmp_path: Path, name: str = "clinic-rules") -> Path:
@@ -72,7 +98,8 @@ def test_decide_json_is_the_decision_and_the_exit_code_its_status(path: Path) ->
     expected = levelcare.decide(example["facts"])
     result = run("decide", "--json", str(path))
     assert result.stderr == ""
-    assert json.loads(result.stdout) == expected.to_dict()
+    assert json.loads(result.stdout) == audited(example["facts"])
+    assert expected.input_sha256 is None  # decide() from Python leaves it to the caller
     assert result.returncode == (0 if expected.complete else 3)
     assert example["expected"]["status"] == expected.status
 
@@ -100,11 +127,18 @@ def test_decide_report_shows_everything_a_clinician_checks(path: Path) -> None:
             assert source in out
     for name in decision.missing:
         assert any(line.startswith(f"  {name}: ") for line in lines), name
-    for service in decision.services:
-        assert service in out
-    assert f"Programme ({decision.program.level.value}" in out
+    if decision.complete:
+        for service in decision.services:
+            assert service in out
+        assert f"Programme ({decision.program.level.value}): " in out
+    else:
+        # Nothing is recommended before the level is decided.
+        assert "Programme (" not in out
+        assert "Services:" not in out
+        assert "Programme and services: none recommended until the level is decided" in out
     info = decision.rulebase
     assert f"Rule base: {info.name} {info.version} (sha256 {info.sha256})" in out
+    assert f"Input facts: sha256 {input_digest(facts)}" in out
 
 
 def test_decide_reads_standard_input_and_bare_facts() -> None:
@@ -114,7 +148,7 @@ def test_decide_reads_standard_input_and_bare_facts() -> None:
     wrapped = run("decide", "--json", "-", stdin=json.dumps(example).encode())
     assert bare.returncode == wrapped.returncode
     assert bare.stdout == wrapped.stdout
-    assert json.loads(bare.stdout) == levelcare.decide(example["facts"]).to_dict()
+    assert json.loads(bare.stdout) == audited(example["facts"])
 
 
 def test_decide_json_is_byte_identical_across_runs() -> None:
@@ -270,12 +304,17 @@ def test_batch_answers_every_line_in_order_and_reports_invalid_ones(tmp_path: Pa
     result = run("batch", str(path), "-o", str(out))
     assert result.returncode == 2
     assert result.stdout == ""
-    got = out.read_text(encoding="utf-8").splitlines()
-    assert len(got) == len(lines)
-    assert got[0] == canonical(good[0])
-    assert got[5] == canonical(good[1])
-    assert got[7] == canonical(good[2])
-    errors = {n: json.loads(got[n - 1]) for n in (2, 3, 4, 5, 7)}
+    got, closing = trailer(out.read_text(encoding="utf-8"))
+    # The empty line 5 is no record; every record names its line.
+    assert len(got) == len(lines) - 1
+    assert closing["lines"] == len(lines)
+    assert (closing["decided"], closing["invalid"], closing["blank"]) == (3, 4, 1)
+    records = {json.loads(text)["line"]: text for text in got}
+    assert list(records) == [1, 2, 3, 4, 6, 7, 8]
+    assert records[1] == canonical(good[0], 1)
+    assert records[6] == canonical(good[1], 6)
+    assert records[8] == canonical(good[2], 8)
+    errors = {n: json.loads(records[n]) for n in (2, 3, 4, 7)}
     for number, error in errors.items():
         assert error["line"] == number
         assert error["error"] == "invalid-input"
@@ -288,7 +327,7 @@ def test_batch_answers_every_line_in_order_and_reports_invalid_ones(tmp_path: Pa
     for number in errors:
         assert any(line.startswith(f"levelcare: invalid input: line {number}: ") for line in stderr), number
     assert sum("line 2: " in line for line in stderr) == 2
-    assert "levelcare: batch: 8 lines: 3 decided, 5 invalid" in stderr
+    assert "levelcare: batch: 8 lines: 3 decided, 4 invalid, 1 blank" in stderr
 
 
 def test_batch_reads_standard_input_and_exits_0_when_every_line_is_valid() -> None:
@@ -296,13 +335,15 @@ def test_batch_reads_standard_input_and_exits_0_when_every_line_is_valid() -> No
     data = "".join(json.dumps(f) + "\n" for f in facts).encode()
     result = run("batch", "-", stdin=data)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == [canonical(f) for f in facts]
+    records, _ = trailer(result.stdout)
+    assert records == [canonical(f, n) for n, f in enumerate(facts, start=1)]
 
 
 def test_batch_of_nothing_is_an_empty_success() -> None:
     result = run("batch", "-", stdin=b"")
     assert result.returncode == 0
-    assert result.stdout == ""
+    records, closing = trailer(result.stdout)
+    assert (records, closing["lines"]) == ([], 0)
     assert "levelcare: batch: 0 lines: 0 decided, 0 invalid" in result.stderr
 
 
@@ -313,9 +354,9 @@ def test_batch_skips_a_ten_megabyte_line_without_stopping(tmp_path: Path) -> Non
     path.write_text(f"{json.dumps(first)}\n{huge}\n{json.dumps(last)}\n")
     result = run("batch", str(path))
     assert result.returncode == 2
-    got = result.stdout.splitlines()
-    assert got[0] == canonical(first)
-    assert got[2] == canonical(last)
+    got, _ = trailer(result.stdout)
+    assert got[0] == canonical(first, 1)
+    assert got[2] == canonical(last, 3)
     error = json.loads(got[1])
     assert error["line"] == 2
     assert error["problems"][0]["message"].startswith("10.0 MiB long")
@@ -354,7 +395,7 @@ def _pool() -> list[tuple[bytes, str | None]]:
                 facts[fact.name] = fact.values[min(rng.randrange(len(fact.values)) for _ in range(3))]
         assessments.append(facts)
     for facts in assessments:
-        pool.append((json.dumps(facts).encode(), canonical(facts)))
+        pool.append((json.dumps(facts).encode(), json.dumps(audited(facts), sort_keys=True, separators=(",", ":"))))
     for bad in (b'{"harm_rsk": "none"}', b'{"addiction_severity": "extreme"}', b"{oops", b"[]", b"\xc3\x28"):
         pool.append((bad, None))
     return pool
@@ -374,13 +415,18 @@ def test_batch_of_100000_lines_with_two_workers_matches_decide(tmp_path: Path) -
             stream.write(pool[(index * stride) % len(pool)][0] + b"\n")
     out = tmp_path / "out.jsonl"
     try:
-        result = run("batch", str(source), "-o", str(out), "--workers", "2")
+        # A guard against a hang, not a speed test: under coverage, on a busy shared
+        # machine, this run has taken close to two minutes.
+        result = run("batch", str(source), "-o", str(out), "--workers", "2", timeout=600)
         assert result.returncode == 2, result.stderr[-2000:]
         expected_levels: Counter[str] = Counter()
         invalid = 0
         with out.open("r", encoding="utf-8") as stream:
             number = 0
             for number, line in enumerate(stream, start=1):
+                if number > count:
+                    assert json.loads(line)["records"] == count
+                    continue
                 _, expected = pool[((number - 1) * stride) % len(pool)]
                 if expected is None:
                     invalid += 1
@@ -388,9 +434,12 @@ def test_batch_of_100000_lines_with_two_workers_matches_decide(tmp_path: Path) -
                     assert (error["line"], error["error"]) == (number, "invalid-input"), number
                     assert error["problems"], number
                 else:
-                    assert line.rstrip("\n") == expected, f"line {number}"
+                    # The record is the decision plus its line number, whose key sorts
+                    # right before "missing".
+                    spliced = expected.replace(',"missing":', f',"line":{number},"missing":', 1)
+                    assert line.rstrip("\n") == spliced, f"line {number}"
                     expected_levels[json.loads(expected)["level"] or "none"] += 1
-        assert number == count
+        assert number == count + 1
         assert len([k for k in expected_levels if k != "none"]) == 4, expected_levels
         summary = result.stderr.splitlines()
         assert f"levelcare: batch: {count} lines: {count - invalid} decided, {invalid} invalid" in summary

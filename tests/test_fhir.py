@@ -111,7 +111,7 @@ def test_code_system_lists_the_levels_by_rank(renamed: Engine, version: str) -> 
 def test_unknown_version_and_engine_are_clear_errors(engine: Engine) -> None:
     with pytest.raises(fhir.FhirError, match=r"version: expected one of R5, R4, R4B, got 'R3'"):
         fhir.questionnaire(engine, "R3")
-    with pytest.raises(fhir.FhirError, match="engine: expected a levelcare.Engine, got string"):
+    with pytest.raises(fhir.FhirError, match=r"engine: expected a levelcare.Engine, got string"):
         fhir.code_system("engine")
 
 
@@ -134,7 +134,8 @@ def test_an_example_filled_in_decides_as_the_command_line_does(engine: Engine, v
         str(EXAMPLES_DIR / "moderate-working-parent.json"),
     ]
     printed = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    assert engine.decide(read).to_dict() == json.loads(printed)
+    # The command line also records the digest of the facts it read; decide() leaves it to the caller.
+    assert engine.decide(read).to_dict() == {**json.loads(printed), "input_sha256": None}
 
 
 def test_response_for_answers_every_known_fact(engine: Engine) -> None:
@@ -229,7 +230,7 @@ def test_every_problem_is_reported_at_once(engine: Engine) -> None:
         ),
         (
             {"resourceType": "QuestionnaireResponse", "item": [{"linkId": "x" * 60}]},
-            "'" + "x" * 36 + "...: unknown linkId",
+            "'xxxxxxxxxxxxxxxxx...xxxxxxxxxxxxxxxxxx'" + ": unknown linkId",
         ),
     ],
 )
@@ -290,7 +291,7 @@ def test_guidance_response_refuses_mismatched_input(engine: Engine, renamed: Eng
     assert same_name and decision.rulebase.sha256 != engine.rulebase.sha256
     with pytest.raises(fhir.FhirError, match="decision: made by rule base levelcare-core"):
         fhir.guidance_response(decision, engine)
-    with pytest.raises(fhir.FhirError, match="decision: expected a levelcare.Decision, got object"):
+    with pytest.raises(fhir.FhirError, match=r"decision: expected a levelcare.Decision, got object"):
         fhir.guidance_response({}, engine)  # type: ignore[arg-type]
 
 

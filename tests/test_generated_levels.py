@@ -123,10 +123,10 @@ def test_each_severity_decides_its_own_level_with_every_other_level_explained(ge
         below = [r for r in decision.ruled_out if r.level is not None and r.level.rank < k]
         assert all(r.statement.startswith(f"Tier {r.level.rank} is ruled out: ") for r in below if r.level)
         assert decision.program.level == f"tier-{k}"
-        assert Decision_round_trip(decision, engine)
+        assert round_trips(decision, engine)
 
 
-def Decision_round_trip(decision: levelcare.Decision, engine: Engine) -> bool:
+def round_trips(decision: levelcare.Decision, engine: Engine) -> bool:
     return levelcare.Decision.from_dict(decision.to_dict(), levels=engine.levels) == decision
 
 

@@ -125,9 +125,9 @@ def test_create_needs_a_complete_decision_of_the_engine(
     other = renamed_engine.decide(facts)
     with pytest.raises(InvalidOverride, match="decision: was made by another rule base than this engine's"):
         PlacementOverride.create(engine, decision=other, facts=facts, received=None, reasons=["other"], text="x")
-    with pytest.raises(InvalidOverride, match="decision: expected a levelcare.Decision, got object"):
+    with pytest.raises(InvalidOverride, match=r"decision: expected a levelcare.Decision, got object"):
         PlacementOverride.create(engine, decision={}, facts=facts, received=None, reasons=["other"], text="x")  # type: ignore[arg-type]
-    with pytest.raises(InvalidOverride, match="engine: expected a levelcare.Engine, got string"):
+    with pytest.raises(InvalidOverride, match=r"engine: expected a levelcare.Engine, got string"):
         PlacementOverride.create("engine", decision=other, facts=facts, received=None, reasons=["other"])
 
 
@@ -155,13 +155,13 @@ def test_the_constructor_checks_its_fields(engine: Engine) -> None:
             text="x" * 2001,
             rulebase_sha256="abc",
             facts_sha256="F" * 64,
-            recorded_at=dt.datetime(2026, 1, 1),
+            recorded_at=dt.datetime(2026, 1, 1),  # noqa: DTZ001 - a naive time, refused
         )
     assert problems(caught) == {
         ("indicated", "expected a Level such as engine.levels[...], got string"),
         ("text", "at most 2000 characters, got 2001"),
         ("rulebase_sha256", "expected 64 lower-case hexadecimal digits, got 'abc'"),
-        ("facts_sha256", "expected 64 lower-case hexadecimal digits, got '" + "F" * 36 + "..."),
+        ("facts_sha256", "expected 64 lower-case hexadecimal digits, got " + "'FFFFFFFFFFFFFFFFF...FFFFFFFFFFFFFFFFFF'"),
         ("recorded_at", "expected a timezone-aware datetime, got datetime"),
     }
     with pytest.raises(InvalidOverride, match="text: expected a string, got integer"):

@@ -34,7 +34,7 @@ def _brute_force(facts: dict[str, Any], unknown: list[str]) -> tuple[set[str], l
     for choice, level in levels.items():
         for position, name in enumerate(unknown):
             for other in range(len(domains[position])):
-                changed = choice[:position] + (other,) + choice[position + 1 :]
+                changed = (*choice[:position], other, *choice[position + 1 :])
                 if levels[changed] != level:
                     missing.add(name)
     return missing, list(levels.values())

@@ -55,7 +55,7 @@ def enumerate_levels(
             if fact.name in depends:
                 continue
             for other in domains[position]:
-                if levels[choice[:position] + (other,) + choice[position + 1 :]] != level:
+                if levels[(*choice[:position], other, *choice[position + 1:])] != level:
                     depends.add(fact.name)
                     break
     return levels, depends
@@ -377,7 +377,7 @@ def test_non_monotone_rule_base_against_its_engine(non_monotone: Engine) -> None
             for choice, rank in decided.items()
             for i, name in enumerate(unknown)
             for other in vocabulary[name].values
-            if decided[choice[:i] + (other,) + choice[i + 1 :]] != rank
+            if decided[(*choice[:i], other, *choice[i + 1:])] != rank
         }
         assert (answer.low, answer.high) == (min(decided.values()), max(decided.values()))
         assert answer.missing == tuple(n for n in unknown if n in depends)

@@ -113,7 +113,7 @@ def test_as_of_is_recorded_and_must_be_timezone_aware() -> None:
     decision = levelcare.decide(person(), as_of=when)
     assert decision.as_of == when
     assert decision.to_dict()["as_of"] == "2026-11-02T09:30:00+00:00"
-    for bad in (dt.datetime(2026, 11, 2, 9, 30), "2026-11-02"):
+    for bad in (dt.datetime(2026, 11, 2, 9, 30), "2026-11-02"):  # noqa: DTZ001 - a naive datetime is the input under test
         with pytest.raises(levelcare.InvalidAssessment) as caught:
             levelcare.decide(person(), as_of=bad)  # type: ignore[arg-type]
         assert caught.value.problems[0].fact == "as_of"

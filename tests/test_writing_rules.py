@@ -218,7 +218,7 @@ def test_the_page_shows_each_step_of_each_walkthrough() -> None:
     """Every step ends with at least one command shown on the page, and there are no extra blocks."""
     commands = [command for command, _ in _blocks()]
     assert len(commands) >= sum(len(steps) for _, steps in WALKTHROUGHS)
-    assert sum("levelcare check my-rules" == c for c in commands) == sum(len(steps) for _, steps in WALKTHROUGHS)
+    assert sum(c == "levelcare check my-rules" for c in commands) == sum(len(steps) for _, steps in WALKTHROUGHS)
 
 
 @pytest.mark.parametrize("index", range(len(WALKTHROUGHS)), ids=[name for name, _ in WALKTHROUGHS])

@@ -9,23 +9,33 @@ else, such as a rule base that does not load.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import datetime as _dt
+import errno
+import fcntl
 import importlib
 import json
 import os
+import platform
+import signal
 import sys
-import tempfile
+import threading
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
 
+import attrs
+
 from ._engine import Engine, _batch
+from ._model import facts_sha256, installed_version
 from ._render._reference import levels_svg, rules_markdown, vocabulary_markdown
 from ._render._report import render
 from ._render._schema import assessment_schema
 from ._rulebase import RuleBase, default_location, load
-from .exceptions import AssessmentProblem, InvalidAssessment, LevelCareError, RuleBaseError
+from ._text import shorten
+from .exceptions import AssessmentProblem, LevelCareError, RuleBaseError
 
 EXIT_DECIDED = 0
 EXIT_ERROR = 1
@@ -73,15 +83,33 @@ def _cmd_decide(args: argparse.Namespace) -> int:
     source = "standard input" if args.file == "-" else args.file
     raw = _read_input(args.file)
     try:
-        facts = _batch.facts_of(_batch.parse_assessment(raw))
-        decision = engine.decide(facts)
-    except (_batch.InputError, InvalidAssessment) as error:
+        known, record_id = _batch.read_assessment(raw, engine.vocabulary)
+    except _batch.InputError as error:
         raise _InputError(source, error.problems) from None
+    decision = attrs.evolve(engine.decide(known, as_of=args.as_of), input_sha256=facts_sha256(known))
     if args.json:
-        print(json.dumps(decision.to_dict(), indent=2, sort_keys=True, ensure_ascii=False))
+        data = decision.to_dict()
+        if record_id is not None:
+            data[_batch.ID_FIELD] = record_id
+        print(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
     else:
         print(render(decision, rulebase))
     return EXIT_DECIDED if decision.complete else EXIT_DATA_REQUIRED
+
+
+def _as_of(text: str) -> _dt.datetime:
+    """``--as-of``: an ISO 8601 date and time with a UTC offset."""
+    try:
+        value: _dt.datetime | None = _dt.datetime.fromisoformat(text)
+    except ValueError:
+        value = None
+    if value is None or value.utcoffset() is None:
+        msg = (
+            "expected an ISO 8601 date and time with a UTC offset, such as 2026-11-02T09:30:00+01:00 "
+            f"or 2026-11-02T08:30:00Z, got {shorten(text)}"
+        )
+        raise argparse.ArgumentTypeError(msg)
+    return value
 
 
 # --- batch ----------------------------------------------------------------------------
@@ -140,7 +168,283 @@ def _open_input(path: str) -> IO[bytes]:
         raise _InputError(path, [AssessmentProblem("", f"cannot read the file: {reason}")]) from None
 
 
+class _Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived; raised between two writes of output, never during one."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.name = signal.Signals(signum).name
+        self.status = 128 + signum
+
+
+class _Signals:
+    """While a batch runs, SIGINT and SIGTERM stop it cleanly, and only between writes.
+
+    A signal that arrives while a block of output is being written is held until
+    the block is complete, so output ends at a record boundary.
+    """
+
+    def __init__(self) -> None:
+        self._writing = False
+        self._pending: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _Signals:
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        if self._writing:
+            self._pending = self._pending or signum
+            return
+        raise _Interrupted(signum)
+
+    @contextlib.contextmanager
+    def writing(self, *, last: bool = False) -> Iterator[None]:
+        """Hold signals while writing; then act on one that came, unless this was the last write."""
+        self._writing = True
+        try:
+            yield
+        finally:
+            self._writing = False
+        if self._pending is not None and not last:
+            raise _Interrupted(self._pending)
+
+
+class _WriteError(Exception):
+    """Output could not be written (a full disk, say)."""
+
+    def __init__(self, where: str, error: OSError) -> None:
+        super().__init__(f"cannot write {where}: {error.strerror or error}")
+        self.error = error
+
+
+class _Stdout:
+    """Batch output to standard output, written and flushed record block by record block."""
+
+    where = "standard output"
+    kept: str | None = None
+
+    def __init__(self, signals: _Signals) -> None:
+        self._signals = signals
+        self._stream = sys.stdout.buffer
+        self.records = 0
+
+    def write(self, data: bytes) -> None:
+        with self._signals.writing():
+            try:
+                self._stream.write(data)
+                self._stream.flush()
+            except BrokenPipeError:
+                raise
+            except OSError as error:
+                raise _WriteError(self.where, error) from None
+            self.records += data.count(b"\n")
+
+    def finish(self) -> None:
+        pass
+
+    def abandon(self) -> None:
+        pass
+
+
+class _Partial:
+    """Batch output to ``OUT``, written as ``OUT.partial`` and renamed when complete.
+
+    The partial file is locked while a run writes it. Every block of records is
+    written whole (``committed`` counts the bytes of whole blocks), so an
+    interrupted run leaves whole records only; they are kept for ``--resume``.
+    """
+
+    def __init__(self, target: Path, signals: _Signals, *, resume: bool) -> None:
+        self.target = target
+        self.path = target.with_name(target.name + ".partial")
+        self.where = str(self.path)
+        self._signals = signals
+        try:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as error:
+            msg = f"cannot write {self.path}: {error.strerror or error}"
+            raise LevelCareError(msg) from None
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(self._fd)
+            msg = f"{self.path} is being written by another levelcare batch; wait for it or choose another output file"
+            raise LevelCareError(msg) from None
+        size = os.fstat(self._fd).st_size
+        self.committed = 0
+        if resume:
+            # Whole lines only: a run killed outright may have left half a record.
+            self.committed = _end_of_last_line(self._fd, size)
+        elif size:
+            _stderr(f"batch: replacing {self.path}, left by an interrupted run (--resume continues it instead)")
+        os.ftruncate(self._fd, self.committed)
+        os.lseek(self._fd, self.committed, os.SEEK_SET)
+        self.kept: str | None = None
+        #: Whole records in the file.
+        self.records = sum(os.pread(self._fd, 1 << 20, at).count(b"\n") for at in range(0, self.committed, 1 << 20))
+
+    def read_records(self) -> Iterator[tuple[int, bytes]]:
+        """The records already in the partial file: each line's end offset and bytes."""
+        offset = 0
+        with open(self.path, "rb") as stream:
+            while offset < self.committed:
+                line = stream.readline()
+                if not line:
+                    return
+                offset += len(line)
+                yield offset, line
+
+    def rewind(self, offset: int) -> None:
+        """Drop everything after ``offset`` (a trailer of a run stopped just before its rename)."""
+        os.ftruncate(self._fd, offset)
+        os.lseek(self._fd, offset, os.SEEK_SET)
+        self.committed = offset
+        self.records -= 1
+
+    def write(self, data: bytes) -> None:
+        with self._signals.writing():
+            view = memoryview(data)
+            try:
+                while view:
+                    view = view[os.write(self._fd, view) :]
+            except OSError as error:
+                # Keep the whole records that were written (a full disk takes part of a block).
+                whole = data.rfind(b"\n", 0, len(data) - len(view)) + 1
+                self.committed += whole
+                self.records += data.count(b"\n", 0, whole)
+                raise _WriteError(self.where, error) from None
+            self.committed += len(data)
+            self.records += data.count(b"\n")
+
+    def finish(self) -> None:
+        # A signal now waits until the complete file has its name, and then stops
+        # nothing: the run is done.
+        with self._signals.writing(last=True):
+            try:
+                os.fsync(self._fd)
+                os.replace(self.path, self.target)
+            except OSError as error:
+                raise _WriteError(str(self.target), error) from None
+            finally:
+                os.close(self._fd)
+                self._fd = -1
+        # The rename itself is durable once the folder is.
+        with contextlib.suppress(OSError):
+            folder = os.open(self.target.parent, os.O_RDONLY)
+            try:
+                os.fsync(folder)
+            finally:
+                os.close(folder)
+
+    def abandon(self) -> None:
+        """After a failed or interrupted run: keep whole records for --resume, or nothing."""
+        if self._fd < 0:  # finished: the output has its name
+            return
+        with contextlib.suppress(OSError):
+            os.ftruncate(self._fd, self.committed)
+        os.close(self._fd)
+        self._fd = -1
+        if self.committed:
+            self.kept = str(self.path)
+        else:
+            self.path.unlink(missing_ok=True)
+
+
+def _end_of_last_line(fd: int, size: int) -> int:
+    """The offset just past the last newline among the first ``size`` bytes of ``fd``."""
+    end = size
+    while end > 0:
+        start = max(0, end - (1 << 16))
+        block = os.pread(fd, end - start, start)
+        newline = block.rfind(b"\n")
+        if newline >= 0:
+            return start + newline + 1
+        end = start
+    return 0
+
+
+class _ResumeMismatch(LevelCareError):
+    """The partial output of an earlier run does not answer this input."""
+
+
+def _resume(
+    lines: Iterator[tuple[int, bytes | int]],
+    output: _Partial,
+    engine: Engine,
+    summary: _batch.Summary,
+    input_name: str,
+) -> None:
+    """Check every record of an earlier run against its input line, and count it.
+
+    Each record must name the input line it sits against; a decision must have
+    the sha256 of that line's facts, this rule base and this levelcare version;
+    an error record must stand against a line that is still invalid. So a resumed
+    output is the output one uninterrupted run would have written.
+    """
+    vocabulary, rulebase = engine.vocabulary, engine.rulebase.sha256
+    version = installed_version()
+    previous = 0
+    for offset, text in output.read_records():
+        where = f"{output.path}, record {summary.records + 1}"
+        try:
+            record = json.loads(text)
+        except ValueError:
+            record = None
+        if not isinstance(record, dict):
+            msg = f"{where} is not a record levelcare wrote; remove the file or run without --resume"
+            raise _ResumeMismatch(msg)
+        if _batch.TRAILER in record:
+            output.rewind(previous)
+            break
+        item = next(lines, None)
+        if item is None or record.get("line") != item[0]:
+            msg = (
+                f"{where} answers line {shorten(record.get('line'))}, but the next line of {input_name} "
+                f"is {'missing' if item is None else item[0]}: it comes from another input; "
+                "remove the file or run without --resume"
+            )
+            raise _ResumeMismatch(msg)
+        number, raw = item
+        try:
+            if isinstance(raw, int):
+                raise _batch.InputError([])
+            known, record_id = _batch.read_assessment(raw, vocabulary)
+        except _batch.InputError:
+            known, record_id = None, None
+        if known is None:
+            same = record.get("error") == _batch.INVALID
+        else:
+            same = (
+                "status" in record
+                and record.get("input_sha256") == facts_sha256(known)
+                and (record.get("rulebase") or {}).get("sha256") == rulebase
+                and record.get("levelcare_version") == version
+                and record.get(_batch.ID_FIELD) == record_id
+            )
+        if not same:
+            msg = (
+                f"{where} does not answer line {number} of {input_name} as this rule base and levelcare "
+                f"{version} would: the input, the rules or levelcare changed; remove the file or run without --resume"
+            )
+            raise _ResumeMismatch(msg)
+        decided = None if known is None else (record.get("status"), record.get("level"), bool(record.get("emergency")))
+        summary.add_record(decided)
+        previous = offset
+
+
 def _cmd_batch(args: argparse.Namespace) -> int:
+    target: Path | None = None if args.output in (None, "-") else Path(args.output)
+    if args.resume and target is None:
+        _stderr("batch: --resume continues the partial output of -o OUT.jsonl; give -o")
+        return EXIT_INVALID
     rulebase = _rulebase(args.rules)
     engine = Engine(rulebase)
     rules = None if args.rules is None else os.path.abspath(args.rules)
@@ -148,57 +452,76 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     total = None
     if show_bar and args.input != "-" and os.path.isfile(args.input):
         total = _batch.count_lines(args.input)
+    input_name = "standard input" if args.input == "-" else args.input
     source = _open_input(args.input)
-    target: Path | None = None if args.output in (None, "-") else Path(args.output)
-    partial: IO[bytes]
-    if target is None:
-        partial = sys.stdout.buffer
-    else:
-        # Written beside the target and renamed at the end, so a failed run never
-        # leaves a half-written output file where the complete one is expected.
+    reader = _batch.LineReader(source)
+    summary = _batch.Summary(engine.levels.ids)
+    progress: _Progress | None = None
+    output: _Stdout | _Partial | None = None
+    with _Signals() as signals:
         try:
-            partial = tempfile.NamedTemporaryFile(  # noqa: SIM115 - renamed or removed below
-                dir=target.parent or ".", prefix=f".{target.name}.", suffix=".partial", delete=False
+            output = _Stdout(signals) if target is None else _Partial(target, signals, resume=args.resume)
+            lines = iter(reader)
+            progress = _Progress(total, show_bar)
+            if isinstance(output, _Partial) and args.resume:
+                _resume(lines, output, engine, summary, input_name)
+                if summary.records:
+                    first = f"line {reader.number + 1}" if reader.number else "the start"
+                    progress.write(f"{_PROG}: batch: resuming {output.path}: {summary.records} records kept, from {first}")
+                progress.update(reader.number)
+            _batch.run(
+                lines,
+                output.write,
+                engine,
+                summary,
+                rules=rules,
+                workers=args.workers,
+                on_invalid=_invalid_line_reporter(progress),
+                on_progress=progress.update,
             )
-            # A temporary file is private (0600); the output gets the usual mode.
-            mask = os.umask(0)
-            os.umask(mask)
-            os.chmod(partial.name, 0o666 & ~mask)
+            summary.blank = reader.blank
+            progress.update(reader.blank)
+            output.write(summary.trailer(engine))
+            output.finish()
+        except _Interrupted as stop:
+            return _stopped(output, summary, f"interrupted by {stop.name}", stop.status)
+        except _WriteError as error:
+            return _stopped(output, summary, str(error), EXIT_ERROR)
         except OSError as error:
+            if isinstance(error, BrokenPipeError):
+                raise
+            return _stopped(output, summary, f"cannot read {input_name}: {error.strerror or error}", EXIT_ERROR)
+        except BaseException:
+            if output is not None:
+                output.abandon()
+            raise
+        finally:
+            if progress is not None:
+                progress.close()
+            reader.detach()
             if source is not sys.stdin.buffer:
                 source.close()
-            reason = error.strerror or str(error)
-            msg = f"cannot write {target}: {reason}"
-            raise LevelCareError(msg) from None
-    progress = _Progress(total, show_bar)
-    done = False
-    try:
-        summary = _batch.run(
-            _batch.read_lines(source),
-            partial,
-            engine,
-            rules=rules,
-            workers=args.workers,
-            on_invalid=_invalid_line_reporter(progress),
-            on_progress=progress.update,
-        )
-        partial.flush()
-        done = True
-    finally:
-        progress.close()
-        if source is not sys.stdin.buffer:
-            source.close()
-        if target is not None:
-            partial.close()
-            if done:
-                os.replace(partial.name, target)
-            else:
-                Path(partial.name).unlink(missing_ok=True)
     first, *rest = summary.text().splitlines()
     _stderr(f"batch: {first}")
     for row in rest:
         print(row, file=sys.stderr)
     return EXIT_INVALID if summary.invalid else EXIT_DECIDED
+
+
+def _stopped(output: _Stdout | _Partial | None, summary: _batch.Summary, why: str, status: int) -> int:
+    """Report a batch stopped before its end; the exit status."""
+    if output is not None:
+        output.abandon()
+    written = summary.records if output is None else output.records
+    done = f"{written} record{'' if written == 1 else 's'} written"
+    if output is not None and output.kept is not None:
+        after = f"they are kept in {output.kept}: run the same command with --resume to finish"
+    elif isinstance(output, _Stdout):
+        after = "the output has no closing record, so it reads as incomplete"
+    else:
+        after = "no output file was written"
+    _stderr(f"batch: {why}; {done}; {after}")
+    return status
 
 
 # --- schema, rules, check -------------------------------------------------------------
@@ -241,10 +564,10 @@ def _cmd_override(args: argparse.Namespace) -> int:
     engine = Engine(_rulebase(args.rules))
     source = "standard input" if args.file == "-" else args.file
     try:
-        facts = _batch.facts_of(_batch.parse_assessment(_read_input(args.file)))
-        decision = engine.decide(facts)
-    except (_batch.InputError, InvalidAssessment) as error:
+        facts, _ = _batch.read_assessment(_read_input(args.file), engine.vocabulary)
+    except _batch.InputError as error:
         raise _InputError(source, error.problems) from None
+    decision = engine.decide(facts)
     if decision.level is None:
         _stderr(f"{source}: no level is indicated until more is known: {', '.join(decision.missing)}")
         return EXIT_DATA_REQUIRED
@@ -403,11 +726,33 @@ def _workers(text: str) -> int:
     return value
 
 
-def _version() -> str:
+def _distribution_version(name: str) -> str:
     try:
-        return metadata.version("levelcare")
+        return metadata.version(name)
     except metadata.PackageNotFoundError:  # pragma: no cover - only in an uninstalled checkout
         return "unknown"
+
+
+def _version() -> str:
+    """levelcare's version, the Python it runs on and the rules engine it loaded."""
+    from . import _pyeval_compat
+
+    engine = f"durable-rules {_distribution_version('durable_rules')}"
+    if _pyeval_compat.PROVIDES_PYEVAL_CALLOBJECT:
+        engine += " (with PyEval_CallObject supplied by levelcare, removed from Python 3.13)"
+    python = f"{platform.python_implementation()} {platform.python_version()}"
+    return f"{_PROG} {_distribution_version('levelcare')}\nPython: {python}\nRules engine: {engine}"
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: several lines, printed as they are (argparse's own action rewraps them)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:  # noqa: A002 - argparse's name
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        print(_version())
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -422,7 +767,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Decide the level of care for substance use disorders, and say why.",
         epilog="Exit codes: 0 done, 3 data required (decide), 2 invalid input, 1 any other error.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument(
+        "--version", action=_VersionAction, help="show levelcare's version, its Python and its rules engine, and exit"
+    )
     parser.add_argument("--rules", metavar="DIR", help=rules_help)
     # The same option after the command; SUPPRESS keeps a value given before it.
     common = argparse.ArgumentParser(add_help=False)
@@ -438,23 +785,41 @@ def build_parser() -> argparse.ArgumentParser:
     )
     decide.add_argument("file", metavar="FILE", help="JSON file of facts, or - for standard input")
     decide.add_argument("--json", action="store_true", help="print the decision as JSON (Decision.to_dict())")
+    decide.add_argument(
+        "--as-of",
+        type=_as_of,
+        metavar="WHEN",
+        help="when the assessment applies: an ISO 8601 date and time with a UTC offset, recorded in the decision",
+    )
     decide.set_defaults(run=_cmd_decide)
 
     batch = commands.add_parser(
         "batch",
         parents=[common],
         help="decide every line of a JSON Lines file",
-        description="Decide one assessment per line. Output line N answers input line N: the decision as "
-        'compact JSON, or for an invalid line {"line": N, "error": "invalid-input", "problems": [...]}. '
-        "Invalid lines are also reported on standard error and never stop the run; a summary follows. "
-        "Exit code 0 when every line was valid, 2 when any was not.",
+        description="Decide one assessment per line. Each non-blank line gives one record, in input order, "
+        'naming its line: the decision as compact JSON, or {"line": N, "error": "invalid-input", '
+        '"problems": [...]}; a closing {"batch": "complete", ...} record follows the last one. An "_id" '
+        "in a line is copied to its record. Invalid lines are also reported on standard error and never "
+        "stop the run; a summary follows. Exit code 0 when every line was valid, 2 when any was not, "
+        "1 on any other error, 130 or 143 when interrupted.",
     )
     batch.add_argument("input", metavar="IN.jsonl", help="one JSON object of facts per line, or - for standard input")
-    batch.add_argument("-o", "--output", metavar="OUT.jsonl", help="write decisions here instead of standard output")
+    batch.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT.jsonl",
+        help="write the records here instead of standard output (as OUT.jsonl.partial, renamed when complete)",
+    )
     batch.add_argument(
         "--workers", type=_workers, default=1, metavar="N", help="decide in N processes (default: 1, this process)"
     )
     batch.add_argument("--no-progress", action="store_true", help="no progress bar, even on a terminal")
+    batch.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run whose records were kept in OUT.jsonl.partial (needs -o), checking each against its line",
+    )
     batch.set_defaults(run=_cmd_batch)
 
     schema = commands.add_parser(
@@ -526,7 +891,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.run(args))
+        status = int(args.run(args))
+        sys.stdout.flush()  # here, where a failure can still be reported
     except _InputError as error:
         for problem in error.problems:
             _stderr(f"invalid input: {error.source}: {problem}")
@@ -541,12 +907,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         _stderr("interrupted")
         return 130
     except BrokenPipeError:
-        # The reader went away (as with `| head`); point stdout at nothing so that
-        # the interpreter's final flush cannot fail a second time.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        # The reader went away (as with `| head`).
+        _drop_stdout()
+        return EXIT_ERROR
+    except OSError as error:
+        if error.errno not in _OUTPUT_ERRNOS:
+            return _unexpected(error)
+        # Nothing but standard output is written outside a batch, which reports its own.
+        _stderr(f"cannot write standard output: {error.strerror or error}")
+        _drop_stdout()
         return EXIT_ERROR
     except Exception as error:  # noqa: BLE001 - the last line of defence: a defect, reported as one
-        _stderr(f"unexpected error, please report it: {type(error).__name__}: {error}")
-        traceback.print_exc(file=sys.stderr)
-        return EXIT_ERROR
+        return _unexpected(error)
+    return status
+
+
+#: Errors of writing to a file or device that is full or failing.
+_OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EIO})
+
+
+def _drop_stdout() -> None:
+    """Point standard output at nothing, so that the interpreter's final flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def _unexpected(error: BaseException) -> int:
+    _stderr(f"unexpected error, please report it: {type(error).__name__}: {error}")
+    traceback.print_exception(error, file=sys.stderr)
+    return EXIT_ERROR

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
+import functools
+import hashlib
+import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from importlib import metadata
 from types import MappingProxyType
 from typing import Any, overload
 
@@ -212,6 +216,31 @@ def _frozen_mapping(value: Mapping[str, Any]) -> Mapping[str, Any]:
     return MappingProxyType(dict(value))
 
 
+@functools.cache
+def installed_version() -> str:
+    """The version of levelcare that is running (``"unknown"`` in an uninstalled checkout)."""
+    try:
+        return metadata.version("levelcare")
+    except metadata.PackageNotFoundError:  # pragma: no cover - only in an uninstalled checkout
+        return "unknown"
+
+
+def facts_sha256(facts: Mapping[str, FactValue]) -> str:
+    """The sha256 of validated facts: canonical JSON (keys sorted, no spaces, UTF-8).
+
+    Unknown facts are not part of validated facts, so ``{"harm_risk": null}`` and
+    ``{}`` are the same assessment and have the same digest.
+    """
+    canonical = json.dumps(dict(facts), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+#: The keys of ``Decision.to_dict()`` that record how a decision was made rather
+#: than what was decided.
+AUDIT_KEYS = ("input_sha256", "levelcare_version")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
 @attrs.frozen
 class RulebaseInfo:
     """Which rule base decided: its name, version and sha256.
@@ -323,6 +352,10 @@ class Decision:
         program: What care at ``level`` (or at the top of ``level_range``) involves.
         rulebase: Name, version and sha256 of the rule base that decided.
         as_of: When the assessment applies, if the caller said.
+        input_sha256: The sha256 of the validated facts as canonical JSON (keys
+            sorted, no spaces, UTF-8; unknown facts left out), when the caller
+            recorded it; the command line always does.
+        levelcare_version: The version of levelcare that decided.
 
     .. versionadded:: 1.0
     """
@@ -340,6 +373,8 @@ class Decision:
     program: Program
     rulebase: RulebaseInfo
     as_of: _dt.datetime | None = None
+    input_sha256: str | None = None
+    levelcare_version: str | None = attrs.field(factory=installed_version)
 
     @property
     def complete(self) -> bool:
@@ -362,6 +397,8 @@ class Decision:
             "program": self.program.to_dict(),
             "rulebase": self.rulebase.to_dict(),
             "as_of": None if self.as_of is None else self.as_of.isoformat(),
+            "input_sha256": self.input_sha256,
+            "levelcare_version": self.levelcare_version,
         }
 
     @classmethod
@@ -374,7 +411,10 @@ class Decision:
                 the shipped rule base's levels by default.
 
         Raises:
-            InvalidDecisionData: naming the first field that cannot be read.
+            InvalidDecisionData: naming the first field that cannot be read, or
+                listing every way in which the fields contradict each other (a
+                complete decision with no level, a level outside ``level_range``,
+                a data-required decision with a level, ...).
 
         .. versionchanged:: 1.1
            ``levels``, for decisions of an organisation's own rule base.
@@ -405,7 +445,7 @@ class Decision:
             as_of = None if as_of_text is None else _dt.datetime.fromisoformat(as_of_text)
         except ValueError:
             reader.fail("as_of", f"not an ISO 8601 date and time: {shorten(as_of_text)}")
-        return cls(
+        decision = cls(
             level=level,
             transition=transition,
             status=status,
@@ -419,7 +459,53 @@ class Decision:
             program=_program(reader.get("program", Mapping), levels),
             rulebase=_rulebase(reader.get("rulebase", Mapping)),
             as_of=as_of,
+            input_sha256=reader.get("input_sha256", (str, type(None)), default=None),
+            levelcare_version=reader.get("levelcare_version", (str, type(None)), default=None),
         )
+        problems = _inconsistencies(decision)
+        if problems:
+            raise InvalidDecisionData(*problems)
+        return decision
+
+
+def _inconsistencies(d: Decision) -> list[str]:
+    """Every way in which a decision's fields contradict each other."""
+    problems: list[str] = []
+    low, high = d.level_range
+    span = f"[{low.value!r}, {high.value!r}]"
+    if low > high:
+        problems.append(f"decision.level_range: the lowest level is above the highest, {span}")
+    if d.status == COMPLETE:
+        if d.level is None:
+            problems.append("decision.level: a complete decision names its level, got null")
+        elif not low <= d.level <= high:
+            problems.append(f"decision.level: {d.level.value!r} lies outside level_range {span}")
+        if low != high:
+            problems.append(f"decision.level_range: a complete decision allows one level, got {span}")
+        if d.transition is None:
+            problems.append("decision.transition: a complete decision names its transition, got null")
+        if d.missing:
+            problems.append(f"decision.missing: a complete decision needs no more facts, got {len(d.missing)}")
+    else:
+        if d.level is not None:
+            problems.append(f"decision.level: a data-required decision has no level yet, got {d.level.value!r}")
+        if d.transition is not None:
+            problems.append(
+                f"decision.transition: a data-required decision has no transition yet, got {d.transition.value!r}"
+            )
+        if low == high:
+            problems.append(f"decision.level_range: a data-required decision allows more than one level, got {span}")
+        if not d.missing:
+            problems.append("decision.missing: a data-required decision names the facts it needs, got none")
+    programme = d.level if d.level is not None else high
+    if d.program.level != programme:
+        problems.append(f"program.level: expected {programme.value!r}, the decision's level, got {d.program.level.value!r}")
+    for where, digest in (("decision.input_sha256", d.input_sha256), ("rulebase.sha256", d.rulebase.sha256)):
+        if digest is not None and not _SHA256.fullmatch(digest):
+            problems.append(f"{where}: expected 64 lowercase hexadecimal digits, got {shorten(digest)}")
+    if d.as_of is not None and d.as_of.utcoffset() is None:
+        problems.append(f"decision.as_of: expected a date and time with a UTC offset, got {shorten(d.as_of.isoformat())}")
+    return problems
 
 
 class _Reader:

@@ -120,8 +120,19 @@ class RuleBaseError(LevelCareError, ValueError):
 class InvalidDecisionData(LevelCareError, ValueError):
     """:meth:`levelcare.Decision.from_dict` was given data it cannot read.
 
+    Attributes:
+        problems: Every problem found, each naming its field.
+
     .. versionadded:: 1.0
     """
+
+    def __init__(self, *problems: str) -> None:
+        self.problems: tuple[str, ...] = problems
+        if len(problems) == 1:
+            super().__init__(problems[0])
+        else:
+            lines = "\n".join(f"- {p}" for p in problems)
+            super().__init__(f"invalid decision data, {len(problems)} problems:\n{lines}")
 
 
 class UnknownLevel(LevelCareError, LookupError, ValueError):

@@ -41,10 +41,11 @@ def decide_bag(assessments: dask.bag.Bag, *, rules: str | os.PathLike[str] | Non
             rules shipped with levelcare.
 
     Returns:
-        A bag with one ``str`` per item: exactly the line ``levelcare batch``
-        writes for it, without the newline. An invalid item gives the batch's
+        A bag with one ``str`` per item: exactly the record line ``levelcare
+        batch`` writes for it, without the newline (the batch's closing
+        summary record is not part of it). An invalid item gives the batch's
         error object, whose ``"line"`` is the item's position in the bag,
-        counting from 1.
+        counting from 1; a blank line gives nothing, as in the batch.
 
     The positions need each partition's length, so the items are counted when
     this function is called (computed on the current scheduler); the decisions
@@ -84,11 +85,14 @@ def built() -> dict[str | None, int]:
 def decide_partition(items: Iterable[Any], start: int, rules: str | None) -> list[str]:
     """Output lines for the items of one partition, the first at position ``start``."""
     engine = engine_for(rules)
-    return [line(engine, number, item) for number, item in enumerate(items, start)]
+    lines = (line(engine, number, item) for number, item in enumerate(items, start))
+    return [text for text in lines if text is not None]
 
 
-def line(engine: Engine, number: int, item: Any) -> str:
-    """The batch output line for one item at position ``number``."""
+def line(engine: Engine, number: int, item: Any) -> str | None:
+    """The batch output line for one item at position ``number``; None for a blank line, which the batch skips."""
+    if isinstance(item, (str, bytes, bytearray)) and not item.strip():
+        return None
     if isinstance(item, str):
         raw = item.encode("utf-8", "surrogateescape")
     elif isinstance(item, (bytes, bytearray)):

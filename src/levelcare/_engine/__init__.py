@@ -11,7 +11,17 @@ from typing import Any, ClassVar
 
 import attrs
 
-from .._model import COMPLETE, DATA_REQUIRED, Decision, Level, LevelSet, Program, Reason, RulebaseInfo, Transition
+from .._model import (
+    COMPLETE,
+    DATA_REQUIRED,
+    Decision,
+    Level,
+    LevelSet,
+    Program,
+    Reason,
+    RulebaseInfo,
+    Transition,
+)
 from .._rulebase import Emergency, Escalation, Rule, RuleBase, load, shipped
 from .._rulebase import _conditions as cond
 from .._rulebase._assessment import Assessment

@@ -10,6 +10,7 @@ from .._rulebase import RuleBase
 
 _WIDTH = 88
 _BANNER = "!" * 72
+_UNDECIDED = "none recommended until the level is decided; give the missing facts above and decide again."
 
 
 def _shown(value: object) -> str:
@@ -50,8 +51,9 @@ def _cited(decision: Decision) -> list[str]:
     for reason in reasons:
         for source in reason.sources:
             seen.setdefault(source)
-    for source in decision.program.sources:
-        seen.setdefault(source)
+    if decision.level is not None:  # the programme is shown only for a decided level
+        for source in decision.program.sources:
+            seen.setdefault(source)
     return list(seen)
 
 
@@ -94,12 +96,19 @@ def render(decision: Decision, rulebase: RuleBase | None = None) -> str:
             lines += ["", f"{title}:"]
             for reason in reasons:
                 lines += _reason_lines(reason)
-    if decision.services:
-        lines += [""] + _wrap(", ".join(decision.services), "Services: ", "  ")
-    p = decision.program
-    which = p.level.value if decision.level is not None else f"{p.level.value}, the top of the range"
-    lines += ["", f"Programme ({which}): {_span(p.hours_per_week)} hours/week, {_span(p.days_per_week)} days/week"]
-    lines += _wrap(p.typical_length, "  Length: ", "    ")
+    if decision.level is None:
+        # Nothing is recommended before the level is decided: the programme and
+        # services of the top of the range would read as a recommendation.
+        lines += ["", *_wrap(_UNDECIDED, "Programme and services: ", "  ")]
+    else:
+        if decision.services:
+            lines += ["", *_wrap(", ".join(decision.services), "Services: ", "  ")]
+        p = decision.program
+        lines += [
+            "",
+            f"Programme ({p.level.value}): {_span(p.hours_per_week)} hours/week, {_span(p.days_per_week)} days/week",
+        ]
+        lines += _wrap(p.typical_length, "  Length: ", "    ")
     if rulebase is not None:
         titles = {s.id: s.title for s in rulebase.sources}
         cited = _cited(decision)
@@ -109,6 +118,8 @@ def render(decision: Decision, rulebase: RuleBase | None = None) -> str:
                 lines += _wrap(titles.get(source, ""), f"  {source}: ", "      ")
     info = decision.rulebase
     lines += ["", f"Rule base: {info.name} {info.version} (sha256 {info.sha256})"]
+    if decision.input_sha256 is not None:
+        lines.append(f"Input facts: sha256 {decision.input_sha256}")
     if decision.as_of is not None:
         lines.append(f"As of: {decision.as_of.isoformat()}")
     return "\n".join(lines)

@@ -1,7 +1,8 @@
 """Loading a rule base from a folder of TOML files.
 
-Every ``*.toml`` file in the folder is read, in name order; each may hold any of
-the tables below. The loader checks everything before anything runs and reports
+Every ``*.toml`` file in the folder is read, in name order, except hidden ones
+(``.name.toml``, as editors and sync tools leave behind); a UTF-8 byte order mark
+is allowed. Each file may hold any of the tables below. The loader checks everything before anything runs and reports
 every problem at once as a :class:`~levelcare.RuleBaseError` naming the file and
 the rule.
 
@@ -108,6 +109,85 @@ class Wording:
         if level is not None:
             fields = {"level": level.label, "Level": level.label[:1].upper() + level.label[1:], **fields}
         return template.format(**fields)
+#: The longest rule id: ids are quoted in every message and report.
+MAX_ID_LENGTH = 32
+#: The deepest nesting of tables and lists in one item: room for conditions some
+#: fifteen all/any/not levels deep, far below where reading them could exhaust
+#: Python's stack.
+MAX_NESTING = 32
+
+
+def _is_rule_file(file: Traversable) -> bool:
+    """A ``*.toml`` file that is not hidden."""
+    return file.name.endswith(".toml") and not file.name.startswith(".") and file.is_file()
+
+
+def _nesting(value: object) -> int:
+    """How deeply tables and lists nest in ``value`` (a scalar is 0), without recursion."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        depth += 1
+        deepest = max(deepest, depth)
+        if depth <= MAX_NESTING:  # no need to look deeper than the limit
+            stack.extend((child, depth) for child in children)
+    return deepest
+
+
+def _within_nesting(problems: _Collector, file: str, table: str, item: object) -> bool:
+    """Whether ``item`` nests no deeper than the limit; if not, the problem is added."""
+    if _nesting(item) <= MAX_NESTING:
+        return True
+    label = _label(table, item) if isinstance(item, Mapping) else f"[[{table}]]"
+    problems.add(
+        file,
+        label,
+        f"nested more than {MAX_NESTING} levels of tables and lists deep; "
+        "write the condition flatter, as all or any of simpler conditions",
+    )
+    return False
+
+
+def _too_deep_to_read(text: str) -> str:
+    """The problem with a file nested too deeply for the TOML reader, with the line where it gets too deep."""
+    depth, line, index, size = 0, 1, 0, len(text)
+    while index < size:
+        char = text[index]
+        if char == "\n":
+            line += 1
+        elif char == "#":
+            end = text.find("\n", index)
+            index = size if end < 0 else end
+            continue
+        elif char in "\"'":
+            quote = text[index : index + 3] if text.startswith(char * 3, index) else char
+            index += len(quote)
+            while index < size and not text.startswith(quote, index):
+                if text[index] == "\\" and char == '"':
+                    index += 1
+                elif text[index] == "\n":
+                    line += 1
+                index += 1
+            index += len(quote)
+            continue
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_NESTING:
+                return (
+                    f"nested more than {MAX_NESTING} levels of tables and lists deep, from line {line}; "
+                    "write the condition flatter, as all or any of simpler conditions"
+                )
+        elif char in "]}":
+            depth -= 1
+        index += 1
+    return f"nested too deeply to read; at most {MAX_NESTING} levels of tables and lists are allowed"
 
 
 @attrs.frozen
@@ -279,7 +359,7 @@ def load(location: Traversable | str | Path) -> RuleBase:
     if not folder.is_dir():
         problems.add(str(location), "", "no such rule base folder")
         raise RuleBaseError(problems.problems)
-    files = sorted((f for f in folder.iterdir() if f.name.endswith(".toml") and f.is_file()), key=lambda f: f.name)
+    files = sorted((f for f in folder.iterdir() if _is_rule_file(f)), key=lambda f: f.name)
     if not files:
         problems.add(str(location), "", "the folder holds no *.toml rule files")
         raise RuleBaseError(problems.problems)
@@ -289,9 +369,12 @@ def load(location: Traversable | str | Path) -> RuleBase:
     content: dict[str, list[Any]] = {name: [] for name in [*_SINGLE_TABLES, *_TABLES]}
     for file in files:
         try:
-            data = tomllib.loads(file.read_text(encoding="utf-8"))
+            data = tomllib.loads(file.read_text(encoding="utf-8-sig"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
             problems.add(file.name, "", f"not valid TOML: {error}")
+            continue
+        except RecursionError:
+            problems.add(file.name, "", _too_deep_to_read(file.read_text(encoding="utf-8-sig")))
             continue
         for key, value in data.items():
             if key in _SINGLE_TABLES:
@@ -304,7 +387,8 @@ def load(location: Traversable | str | Path) -> RuleBase:
                 if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
                     problems.add(file.name, key, f"write [[{key}]] tables, not a single value")
                     continue
-                tables[key].extend((file.name, item) for item in value)
+                shallow = [item for item in value if _within_nesting(problems, file.name, key, item)]
+                tables[key].extend((file.name, item) for item in shallow)
                 content[key].extend(value)
             else:
                 hint = closest(key, [*_SINGLE_TABLES, *_TABLES])
@@ -626,6 +710,9 @@ class _ItemLoader:
         ok = True
         if not isinstance(rid, str) or not _ID.match(rid):
             self.problems.add(file, label, f"id must be a short name of letters, digits, dots and dashes such as 'XY-1', got {shorten(rid)}")
+            ok = False
+        elif len(rid) > MAX_ID_LENGTH:
+            self.problems.add(file, label, f"id is {len(rid)} characters long; at most {MAX_ID_LENGTH} are allowed")
             ok = False
         statement = item.get("statement")
         if not isinstance(statement, str) or not statement.strip():

@@ -13,15 +13,45 @@ import attrs
 
 from .._model import FactValue
 from .._text import MAX_SHOWN as _MAX_SHOWN
-from .._text import closest, shorten, type_name
+from .._text import TooLongNumber, closest, integer_text, shorten, type_name
 from ..exceptions import AssessmentProblem, InvalidAssessment
 
-__all__ = ["CURRENT_LEVEL", "GROUPS", "KINDS", "NEEDS", "Fact", "FactValue", "Vocabulary", "closest", "shorten", "type_name"]
+__all__ = [
+    "CURRENT_LEVEL",
+    "GROUPS",
+    "KINDS",
+    "NEEDS",
+    "Fact",
+    "FactValue",
+    "TooLongNumber",
+    "Vocabulary",
+    "closest",
+    "integer_text",
+    "plain",
+    "shorten",
+    "type_name",
+]
 
 GROUPS = ("clinical", "progress", "candidacy")
 KINDS = ("ordinal", "boolean", "integer", "level")
 NEEDS = ("increasing", "decreasing")
 CURRENT_LEVEL = "current_level"
+
+def plain(value: FactValue) -> FactValue:
+    """``value`` as a plain ``str`` or ``int`` when it is an instance of a subclass.
+
+    A subclass (``numpy.str_``, an ``IntEnum``) compares equal to the plain value
+    but is not one, so it is converted before it reaches the engine.
+    """
+    kind = type(value)
+    if kind is str or kind is bool or kind is int:
+        return value
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, int):
+        return int.__int__(value)
+    return value
+
 
 @attrs.frozen
 class Fact:
@@ -74,7 +104,7 @@ class Fact:
                     f"expected {self.allowed_text()}, got {type_name(value)} {shorten(value)}"
                 )
             if not (self.minimum or 0) <= value <= (self.maximum or 0):
-                return f"expected {self.allowed_text()}, got {value}"
+                return f"expected {self.allowed_text()}, got {shorten(value)}"
             return None
         if not isinstance(value, str):
             return f"expected {self.allowed_text()}, got {type_name(value)} {shorten(value)}"
@@ -145,6 +175,7 @@ class Vocabulary:
                     )
                 )
                 continue
+            key = str.__str__(key)  # a plain str, whatever subclass the caller used
             fact = self.by_name.get(key)
             if fact is None:
                 hint = self.suggest(key)
@@ -162,7 +193,7 @@ class Vocabulary:
             if message is not None:
                 problems.append(AssessmentProblem(key, message))
                 continue
-            known[key] = value
+            known[fact.name] = plain(value)
         if problems:
             raise InvalidAssessment(problems)
         return {f.name: known[f.name] for f in self.facts if f.name in known}
@@ -176,7 +207,8 @@ class Vocabulary:
         order, allowed, by_name = self._order, self._allowed, self.by_name
         known: list[tuple[int, str, Any]] = []
         for key, value in data.items():
-            position = order.get(key) if isinstance(key, str) else None
+            # Only plain str keys: a subclass takes the full check, which converts it.
+            position = order.get(key) if type(key) is str else None
             if position is None:
                 return None
             if value is None:

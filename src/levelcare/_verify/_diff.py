@@ -717,15 +717,14 @@ def population(old: str | Path, new: str | Path, stream: IO[bytes], source: str)
     examples: dict[tuple[str, str], tuple[list[int], list[int]]] = {}
     invalid: list[tuple[int, str]] = []
     records = 0
-    for number, raw in _batch.read_lines(stream):
-        if isinstance(raw, bytes) and not raw.strip():
-            continue
+    reader = _batch.LineReader(stream)
+    for number, raw in reader:
         records += 1
         try:
             if isinstance(raw, int):
                 msg = f"{raw} bytes long, more than the limit for one assessment"
                 raise _batch.InputError([_problem(msg)])
-            facts = _batch.facts_of(_batch.parse_assessment(raw))
+            facts = _batch.parse_facts(raw)
         except _batch.InputError as error:
             invalid.append((number, "; ".join(str(p) for p in error.problems)))
             key, changed = ("invalid", "invalid"), False
@@ -748,6 +747,7 @@ def population(old: str | Path, new: str | Path, stream: IO[bytes], source: str)
         kept = examples.setdefault(key, ([], []))[0 if changed else 1]
         if len(kept) < EXAMPLE_LINES:
             kept.append(number)
+    reader.detach()  # the caller closes the stream
 
     def order(key: tuple[str, str]) -> tuple[bool, int, tuple[str, str]]:
         return (counts[key][1] == 0, -counts[key][0], key)

@@ -129,11 +129,7 @@ class Monotonicity:
         space = self.t.space
         if owner is None or isinstance(owner, Bridge):
             return remaining
-        conditions: list[cond.Condition]
-        if isinstance(owner, Readiness):
-            conditions = [sign.unmet for sign in owner.signs]
-        else:
-            conditions = [owner.when]
+        conditions = [sign.unmet for sign in owner.signs] if isinstance(owner, Readiness) else [owner.when]
         blamed = space.false
         for condition in conditions:
             node = space.encode(condition)

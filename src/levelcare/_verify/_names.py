@@ -14,7 +14,7 @@ from typing import Any
 
 from .._rulebase import RuleBase
 from .._rulebase import _conditions as cond
-from .._rulebase._loader import RESERVED_NAMES, _label
+from .._rulebase._loader import MAX_NESTING, RESERVED_NAMES, _is_rule_file, _label, _nesting
 from ._report import RESERVED, Finding, error
 
 _RESERVED_WHY = (
@@ -58,11 +58,16 @@ def _raw_reserved(location: Traversable | Path) -> list[Finding]:
     try:
         if not location.is_dir():
             return findings
-        files = sorted((f for f in location.iterdir() if f.name.endswith(".toml") and f.is_file()), key=lambda f: f.name)
+        # The same files the loader reads, read the same way (hidden files skipped,
+        # a byte order mark allowed); a file nested too deeply is left to the
+        # loader, which names it and its line.
+        files = sorted((f for f in location.iterdir() if _is_rule_file(f)), key=lambda f: f.name)
         for file in files:
             try:
-                data = tomllib.loads(file.read_text(encoding="utf-8"))
-            except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+                data = tomllib.loads(file.read_text(encoding="utf-8-sig"))
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError):
+                continue  # the loader reports it
+            if _nesting(data) > MAX_NESTING:
                 continue  # the loader reports it
             findings += _reserved_in_file(file.name, data)
     except OSError:
