@@ -29,7 +29,7 @@ import levelcare
 from conftest import EXAMPLES_DIR, RULES_DIR, load_examples
 from levelcare._engine import _batch
 from levelcare._rulebase import load
-from levelcare._rulebase._loader import MAX_ID_LENGTH, MAX_NESTING
+from levelcare._rulebase._reading import MAX_ID_LENGTH, MAX_NESTING
 
 EXAMPLES = load_examples()
 ENGINE = levelcare.Engine.default()

@@ -14,7 +14,7 @@ from typing import Any
 
 from .._rulebase import RuleBase
 from .._rulebase import _conditions as cond
-from .._rulebase._loader import MAX_NESTING, RESERVED_NAMES, _is_rule_file, _label, _nesting
+from .._rulebase._reading import MAX_NESTING, RESERVED_NAMES, _is_rule_file, _label, _nesting
 from ._report import RESERVED, Finding, error
 
 _RESERVED_WHY = (
