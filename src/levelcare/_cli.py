@@ -26,8 +26,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
 
-import attrs
-
 from ._engine import Engine, _batch
 from ._model import facts_sha256, installed_version
 from ._render._reference import levels_svg, rules_markdown, vocabulary_markdown
@@ -86,7 +84,7 @@ def _cmd_decide(args: argparse.Namespace) -> int:
         known, record_id = _batch.read_assessment(raw, engine.vocabulary)
     except _batch.InputError as error:
         raise _InputError(source, error.problems) from None
-    decision = attrs.evolve(engine.decide(known, as_of=args.as_of), input_sha256=facts_sha256(known))
+    decision = engine.decide(known, as_of=args.as_of)
     if args.json:
         data = decision.to_dict()
         if record_id is not None:

@@ -353,8 +353,8 @@ class Decision:
         rulebase: Name, version and sha256 of the rule base that decided.
         as_of: When the assessment applies, if the caller said.
         input_sha256: The sha256 of the validated facts as canonical JSON (keys
-            sorted, no spaces, UTF-8; unknown facts left out), when the caller
-            recorded it; the command line always does.
+            sorted, no spaces, UTF-8; unknown facts left out); ``decide()``
+            records it.
         levelcare_version: The version of levelcare that decided.
 
     .. versionadded:: 1.0

@@ -410,7 +410,8 @@ def _candidacy_variants(engine: Engine, facts: Mapping[str, Any]) -> Iterator[di
 
 def _level_part(decision: Decision) -> dict[str, Any]:
     data = decision.to_dict()
-    del data["considerations"], data["services"]
+    # The digest of the input facts records which facts were given, candidacy facts too.
+    del data["considerations"], data["services"], data["input_sha256"]
     return data
 
 

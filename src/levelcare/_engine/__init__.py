@@ -21,6 +21,7 @@ from .._model import (
     Reason,
     RulebaseInfo,
     Transition,
+    facts_sha256,
 )
 from .._rulebase import Emergency, Escalation, Rule, RuleBase, load, shipped
 from .._rulebase import _conditions as cond
@@ -282,6 +283,7 @@ class Engine:
             program=program,
             rulebase=self._rb.info,
             as_of=as_of,
+            input_sha256=facts_sha256(known),
         )
 
     def _evaluate(self, facts: Mapping[str, Any], current: Level | None) -> _Outcome:

@@ -9,8 +9,8 @@ fact, is never read by the rules, and is copied to the line's output record.
 Output, one record per non-blank input line, in input order, each naming its
 input line as ``"line"`` (and carrying its ``"_id"`` when the input gave one):
 
-* a valid line gives its decision: ``Decision.to_dict()`` with ``input_sha256``
-  filled in, plus ``line``;
+* a valid line gives its decision: ``Decision.to_dict()`` (with its
+  ``input_sha256``), plus ``line``;
 * an invalid line (not UTF-8, not JSON, not an object, too long, a key given
   twice, or facts the vocabulary rejects) gives an error record ``{"line": N,
   "error": "invalid-input", "problems": [{"fact": ..., "message": ...}]}``, where
@@ -37,7 +37,7 @@ from typing import IO, Any
 
 import attrs
 
-from .._model import STATUSES, facts_sha256, installed_version
+from .._model import STATUSES, installed_version
 from .._rulebase._vocabulary import FactValue, TooLongNumber, Vocabulary, shorten, type_name
 from ..exceptions import AssessmentProblem, InvalidAssessment
 from . import Engine
@@ -327,7 +327,6 @@ def _decide_line(engine: Engine, number: int, raw: bytes | int) -> tuple[str, Li
             payload[ID_FIELD] = error.record_id
         return dumps(payload), LineResult(number, problems)
     data = decision.to_dict()
-    data["input_sha256"] = facts_sha256(known)
     data["line"] = number
     if record_id is not None:
         data[ID_FIELD] = record_id
