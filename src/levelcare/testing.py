@@ -654,6 +654,22 @@ _INVARIANTS: tuple[Callable[[Mapping[str, Any], Engine | None], None], ...] = (
 )
 
 
+
+def _search_settings(max_examples: object) -> settings:
+    """The Hypothesis settings of the kit's own searches, ``max_examples`` checked first."""
+    if not isinstance(max_examples, int) or isinstance(max_examples, bool) or max_examples < 1:
+        msg = f"max_examples must be a whole number of at least 1, got {max_examples!r}"
+        raise ValueError(msg)
+    return settings(
+        max_examples=max_examples,
+        deadline=None,
+        report_multiple_bugs=False,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        # The explain phase re-runs many variants of a failure only to annotate
+        # it; the check's own message already names the facts involved.
+        phases=[phase for phase in settings().phases if phase is not Phase.explain],
+    )
+
 def check_invariants(engine: Engine | None = None, *, max_examples: int = 100) -> None:
     """Run every invariant check against an engine, for a rule base's test suite.
 
@@ -681,19 +697,8 @@ def check_invariants(engine: Engine | None = None, *, max_examples: int = 100) -
 
     .. versionadded:: 1.0
     """
-    if not isinstance(max_examples, int) or isinstance(max_examples, bool) or max_examples < 1:
-        msg = f"max_examples must be a whole number of at least 1, got {max_examples!r}"
-        raise ValueError(msg)
+    options = _search_settings(max_examples)
     eng = _engine(engine)
-    options = settings(
-        max_examples=max_examples,
-        deadline=None,
-        report_multiple_bugs=False,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-        # The explain phase re-runs many variants of a failure only to annotate
-        # it; the check's own message already names the facts involved.
-        phases=[phase for phase in settings().phases if phase is not Phase.explain],
-    )
     valid = st.one_of(assessments(eng), assessments(eng, complete=True))
     # One run per invariant, cheapest first, so that shrinking a failure repeats
     # only the check that failed.
@@ -934,17 +939,8 @@ def check_callable(
     if not callable(placement):
         msg = f"placement must be a function from facts to a level id, got {type(placement).__name__}"
         raise TypeError(msg)
-    if not isinstance(max_examples, int) or isinstance(max_examples, bool) or max_examples < 1:
-        msg = f"max_examples must be a whole number of at least 1, got {max_examples!r}"
-        raise ValueError(msg)
+    options = _search_settings(max_examples)
     subject = _Subject(_engine(None) if engine is None else engine, levels)
-    options = settings(
-        max_examples=max_examples,
-        deadline=None,
-        report_multiple_bugs=False,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-        phases=[phase for phase in settings().phases if phase is not Phase.explain],
-    )
     strategy = subject.complete()
     # One run per invariant, cheapest first, so that shrinking repeats only the one that failed.
     for invariant in (_callable_deterministic, _callable_candidacy, _callable_monotone):
