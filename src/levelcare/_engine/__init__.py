@@ -21,14 +21,14 @@ from .._model import (
     Reason,
     RulebaseInfo,
     Transition,
-    facts_sha256,
 )
-from .._rulebase import Emergency, Escalation, Rule, RuleBase, load, shipped
+from .._rulebase import Consideration, Emergency, Escalation, Rule, RuleBase, load, shipped
 from .._rulebase import _conditions as cond
 from .._rulebase._assessment import Assessment
 from .._rulebase._vocabulary import CURRENT_LEVEL, FactValue, Vocabulary, type_name
 from .._semantics import Analysis, Owner, Placement, Settled
 from ..exceptions import AssessmentProblem, InvalidAssessment, RuleBaseError, RuleProblem
+from ._digest import FactsDigest
 from ._durable import CompiledRuleset
 
 Facts = Mapping[str, Any] | Assessment
@@ -80,6 +80,11 @@ class _Tables:
             for kind in (Transition.STEP_UP, Transition.CONTINUE)
             if (note := rulebase.transition_note(kind)) is not None
         }
+        self.held_back = {
+            id(sign): self.wording.say("step_down_held_back", sign=sign.statement)
+            for r in rulebase.readiness
+            for sign in r.signs
+        }
         self.sign_facts = {
             id(sign): self.ordered(cond.facts_read(sign.when)) for r in rulebase.readiness for sign in r.signs
         }
@@ -87,6 +92,9 @@ class _Tables:
             id(r): self.ordered(frozenset().union(*(cond.facts_read(s.when) for s in r.signs)))
             for r in rulebase.readiness
         }
+        explained: list[Any] = [*rulebase.rules, *rulebase.emergencies, *rulebase.escalations]
+        explained += rulebase.considerations
+        self.read = {id(item): self.ordered(cond.facts_read(item.when)) for item in explained}
         criteria = rulebase.criteria
         self.higher = tuple(self._higher(level, [r for r in criteria if r.level == level]) for level in rulebase.levels)
 
@@ -149,6 +157,9 @@ class Engine:
             rulebase.levels.ids,
         )
         self._tables = _Tables(rulebase)
+        # Reasons and settled placements already built, by what they depend on (see _Memo).
+        self._memo = _Memo()
+        self._digest = FactsDigest(rulebase.vocabulary)
 
     # --- construction ------------------------------------------------------
 
@@ -283,7 +294,7 @@ class Engine:
             program=program,
             rulebase=self._rb.info,
             as_of=as_of,
-            input_sha256=facts_sha256(known),
+            input_sha256=self._digest(known),
         )
 
     def _evaluate(self, facts: Mapping[str, Any], current: Level | None) -> _Outcome:
@@ -302,27 +313,84 @@ class Engine:
                 held.add(id(item))
             else:
                 held.add(id(item[1]))
-
-        def holds(owner: Owner) -> bool:
-            return id(owner[1] if isinstance(owner, tuple) else owner) in held
-
         indicated, indicated_rules = self._placement.indicated(rules)
-        settled = self._placement.settle(indicated, current, holds)
+        if current is None:
+            settled = self._placement.settle(indicated, current, held.__contains__)
+        else:
+            # Settling reads only these three; the same ones settle the same way.
+            key = ("settled", indicated.rank, current.rank, frozenset(held))
+            found: Settled | None = self._memo.get(key)
+            if found is None:
+
+                def holds(owner: Owner) -> bool:
+                    return id(owner[1] if isinstance(owner, tuple) else owner) in held
+
+                found = self._memo.put(key, self._placement.settle(indicated, current, holds))
+            settled = found
         return _Outcome(facts, settled, indicated_rules, tuple(emergencies))
 
     # --- explaining --------------------------------------------------------
 
-    def _rule_reason(
-        self, rule: Rule | Escalation, level: Level, facts: Mapping[str, Any], known: Mapping[str, Any]
+    def _cited(
+        self,
+        item: Rule | Escalation | Emergency | Consideration,
+        level: Level | None,
+        facts: Mapping[str, Any],
+        known: Mapping[str, Any],
+        context: Mapping[str, Any] | None = None,
     ) -> Reason:
-        relied = cond.relied_on(rule.when, facts)
-        return Reason(
-            rule_id=rule.id,
-            level=level,
-            statement=rule.statement,
-            facts=self._values(relied, known),
-            sources=rule.sources,
-        )
+        """The reason ``item`` gives for a condition that holds under ``facts``; values from ``known``.
+
+        A reason depends only on the item, the level, the values of the facts the
+        item reads and the outcome context, so equal inputs share one immutable
+        reason.
+        """
+        read = self._tables.read[id(item)]
+        values: tuple[Any, ...] = tuple([known.get(name) for name in read])
+        if facts is not known:
+            values += tuple([facts.get(name) for name in read])
+        key = ("cited", id(item), None if level is None else level.rank, values, _context_key(context))
+        reason = self._memo.get(key)
+        if reason is None:
+            relied = cond.relied_on(item.when, facts, context)
+            reason = self._memo.put(
+                key,
+                Reason(
+                    rule_id=item.id,
+                    level=level,
+                    statement=item.statement,
+                    facts=self._values(relied, known),
+                    sources=item.sources,
+                ),
+            )
+        return reason  # type: ignore[no-any-return]
+
+    def _listed(
+        self,
+        tag: tuple[Any, ...],
+        rule_id: str,
+        level: Level | None,
+        statement: str,
+        names: tuple[str, ...],
+        sources: tuple[str, ...],
+        known: Mapping[str, Any],
+    ) -> Reason:
+        """A reason citing the known values of ``names``; ``tag`` names its item and statement."""
+        values = tuple([known.get(name) for name in names])
+        key = ("listed", tag, None if level is None else level.rank, values)
+        reason = self._memo.get(key)
+        if reason is None:
+            reason = self._memo.put(
+                key,
+                Reason(
+                    rule_id=rule_id,
+                    level=level,
+                    statement=statement,
+                    facts=dict(zip(names, values, strict=True)),
+                    sources=sources,
+                ),
+            )
+        return reason  # type: ignore[no-any-return]
 
     def _values(self, names: set[str] | frozenset[str], known: Mapping[str, Any]) -> dict[str, Any]:
         """The values of the vocabulary facts in ``names``, in vocabulary order."""
@@ -336,43 +404,37 @@ class Engine:
         facts = outcome.facts
         level = outcome.level
         settled = outcome.settled
-        first: list[Reason] = [
-            Reason(
-                rule_id=e.id,
-                level=None,
-                statement=e.statement,
-                facts=self._values(cond.relied_on(e.when, facts), known),
-                sources=e.sources,
-            )
-            for e in emergencies
-        ]
+        first: list[Reason] = [self._cited(e, None, facts, known) for e in emergencies]
         indicated = [
-            self._rule_reason(r, r.level, facts, known) for r in outcome.indicated_rules if not r.otherwise or complete
+            self._cited(r, r.level, facts, known) for r in outcome.indicated_rules if not r.otherwise or complete
         ]
-        escalated = [self._rule_reason(e, level, facts, known) for e in settled.escalations]
+        escalated = [self._cited(e, level, facts, known) for e in settled.escalations]
+        tables = self._tables
         unmet = [
-            Reason(
-                rule_id=readiness.id,
-                level=level,
-                statement=self._tables.wording.say("step_down_held_back", sign=sign.statement),
-                facts={name: known.get(name) for name in self._tables.sign_facts[id(sign)]},
-                sources=readiness.sources,
+            self._listed(
+                ("unmet", id(sign)),
+                readiness.id,
+                level,
+                tables.held_back[id(sign)],
+                tables.sign_facts[id(sign)],
+                readiness.sources,
+                known,
             )
             for readiness, sign in settled.unmet
         ]
         ready = [
-            Reason(
-                rule_id=r.id,
-                level=level,
-                statement=r.statement,
-                facts={name: known.get(name) for name in self._tables.readiness_facts[id(r)]},
-                sources=r.sources,
+            self._listed(
+                ("ready", id(r)), r.id, level, r.statement, tables.readiness_facts[id(r)], r.sources, known
             )
             for r in settled.readiness
         ]
         bridge = settled.bridge
         bridged = (
-            [Reason(rule_id=bridge.id, level=level, statement=bridge.statement, facts={}, sources=bridge.sources)]
+            [
+                self._listed(
+                    ("bridge", id(bridge)), bridge.id, level, bridge.statement, (), bridge.sources, known
+                )
+            ]
             if bridge
             else []
         )
@@ -380,13 +442,14 @@ class Engine:
         if outcome.transition in (Transition.STEP_UP, Transition.CONTINUE) and not settled.unmet:
             transition_note = self._tables.notes.get(outcome.transition)
             if transition_note is not None:
-                facts_note = {CURRENT_LEVEL: known.get(CURRENT_LEVEL)}
-                note = Reason(
-                    rule_id=transition_note.id,
-                    level=level,
-                    statement=transition_note.statement,
-                    facts=facts_note,
-                    sources=transition_note.sources,
+                note = self._listed(
+                    ("note", id(transition_note)),
+                    transition_note.id,
+                    level,
+                    transition_note.statement,
+                    (CURRENT_LEVEL,),
+                    transition_note.sources,
+                    known,
                 )
         notes = [note] if note else []
         transition = outcome.transition
@@ -423,24 +486,28 @@ class Engine:
             if rank < low:
                 if decisive:
                     d = decisive[0]
-                    ruled_out.append(
-                        Reason(
-                            rule_id=d.rule_id,
-                            level=other,
-                            statement=self._tables.wording.say("ruled_out_below", level=other, statement=d.statement),
-                            facts=d.facts,
-                            sources=d.sources,
+                    key = ("below", rank, d)
+                    reason = self._memo.get(key)
+                    if reason is None:
+                        statement = self._tables.wording.say("ruled_out_below", level=other, statement=d.statement)
+                        reason = self._memo.put(
+                            key,
+                            Reason(
+                                rule_id=d.rule_id, level=other, statement=statement, facts=d.facts, sources=d.sources
+                            ),
                         )
-                    )
+                    ruled_out.append(reason)
                 continue
             higher = self._tables.higher[rank]
             ruled_out.append(
-                Reason(
-                    rule_id=higher.rule_id,
-                    level=other,
-                    statement=higher.complete if level is not None else higher.open,
-                    facts={name: known.get(name) for name in higher.facts},
-                    sources=higher.sources,
+                self._listed(
+                    ("higher", rank, level is not None),
+                    higher.rule_id,
+                    other,
+                    higher.complete if level is not None else higher.open,
+                    higher.facts,
+                    higher.sources,
+                    known,
                 )
             )
         return tuple(ruled_out)
@@ -468,15 +535,7 @@ class Engine:
             if kind == "service":
                 services.append(item.name)
             else:
-                considerations.append(
-                    Reason(
-                        rule_id=item.id,
-                        level=None,
-                        statement=item.statement,
-                        facts=self._values(cond.relied_on(item.when, known, context), known),
-                        sources=item.sources,
-                    )
-                )
+                considerations.append(self._cited(item, None, known, known, context))
         return tuple(services), tuple(considerations)
 
 
@@ -490,6 +549,37 @@ def _condition(kind: str, item: Any) -> cond.Condition:
 def _names(items: Sequence[tuple[str, Any]]) -> list[str]:
     """How errors of the rules engine name each item: its id, or a service's name."""
     return [f"{o[0].id} (a readiness sign)" if k == "unmet" else o.name if k == "service" else o.id for k, o in items]
+
+
+def _context_key(context: Mapping[str, Any] | None) -> tuple[Any, ...] | None:
+    return None if context is None else tuple(context.values())
+
+
+class _Memo:
+    """Values the engine has built, by everything they depend on; a bounded cache.
+
+    The keys hold ids of rule-base items (kept alive by the engine's rule base),
+    level ranks and validated fact values. The values are immutable. Once it
+    holds ``limit`` entries it starts again empty, so memory stays bounded
+    whatever the population. Lookups and stores are single dict operations:
+    threads that race build equal values.
+    """
+
+    limit: ClassVar[int] = 20_000
+
+    def __init__(self) -> None:
+        self._entries: dict[Any, Any] = {}
+        self.get = self._entries.get
+
+    def put(self, key: Any, value: Any) -> Any:
+        entries = self._entries
+        if len(entries) >= self.limit:
+            entries.clear()
+        entries[key] = value
+        return value
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 def _settled(condition: cond.Condition, facts: Mapping[str, Any], known: Mapping[str, Any]) -> bool:

@@ -121,16 +121,24 @@ class Vocabulary:
 
     facts: tuple[Fact, ...]
     by_name: Mapping[str, Fact] = attrs.field(init=False, eq=False, repr=False)
-    # For the fast path of validate(): each fact's position, and for finite facts
-    # the set of (type, value) pairs allowed, so True never passes for 1.
+    # For the fast path of validate(), per fact: its position and the
+    # vocabulary's own str of its name; for a finite fact the vocabulary's own
+    # object of each allowed value, by value (its type is checked, so True never
+    # passes for 1); for an integer fact its bounds. Validated facts hold the
+    # vocabulary's own strings, so later lookups compare them by identity.
     _order: Mapping[str, int] = attrs.field(init=False, eq=False, repr=False)
-    _allowed: Mapping[str, frozenset[tuple[type, FactValue]]] = attrs.field(init=False, eq=False, repr=False)
+    _fast: Mapping[str, tuple[int, str, Mapping[FactValue, FactValue] | None, int, int]] = attrs.field(
+        init=False, eq=False, repr=False
+    )
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "by_name", {f.name: f for f in self.facts})
         object.__setattr__(self, "_order", {f.name: i for i, f in enumerate(self.facts)})
-        allowed = {f.name: frozenset((type(v), v) for v in f.values) for f in self.facts if f.finite}
-        object.__setattr__(self, "_allowed", allowed)
+        fast = {
+            f.name: (i, f.name, {v: v for v in f.values} if f.finite else None, f.minimum or 0, f.maximum or 0)
+            for i, f in enumerate(self.facts)
+        }
+        object.__setattr__(self, "_fast", fast)
 
     def __contains__(self, name: object) -> bool:
         return name in self.by_name
@@ -204,23 +212,32 @@ class Vocabulary:
         The common case, checked with set lookups only; any doubt falls back to the
         full check, which explains every problem.
         """
-        order, allowed, by_name = self._order, self._allowed, self.by_name
-        known: list[tuple[int, str, Any]] = []
+        fast = self._fast
+        known: dict[str, FactValue] = {}
+        last, ordered = -1, True
         for key, value in data.items():
             # Only plain str keys: a subclass takes the full check, which converts it.
-            position = order.get(key) if type(key) is str else None
-            if position is None:
+            entry = fast.get(key) if type(key) is str else None
+            if entry is None:
                 return None
             if value is None:
                 continue
-            values = allowed.get(key)
-            if values is not None:
+            position, name, allowed, low, high = entry
+            kind = type(value)
+            if allowed is not None:
                 # Only str and bool are ever allowed; anything else (a list, say)
                 # must not even be hashed.
-                if type(value) not in (str, bool) or (type(value), value) not in values:
+                if kind is not str and kind is not bool:
                     return None
-            elif type(value) is not int or by_name[key].check(value) is not None:
+                value = allowed.get(value)
+                if type(value) is not kind:
+                    return None
+            elif kind is not int or not low <= value <= high:
                 return None
-            known.append((position, key, value))
-        known.sort()
-        return {key: value for _, key, value in known}
+            known[name] = value
+            ordered = ordered and position > last
+            last = position
+        if ordered:
+            return known
+        order = self._order
+        return {name: known[name] for name in sorted(known, key=order.__getitem__)}
