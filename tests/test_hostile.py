@@ -563,10 +563,14 @@ def test_resume_refuses_the_partial_output_of_another_input(tmp_path: Path, many
 def test_two_runs_never_write_one_output_at_once(tmp_path: Path, many_lines: tuple[Path, str]) -> None:
     source, _ = many_lines
     out = tmp_path / "out.jsonl"
-    first = _start(["batch", str(source), "-o", str(out)])
+    # The first run reads a pipe left open, so it is still writing when the second starts.
+    first = _start(["batch", "-", "-o", str(out)], stdin=subprocess.PIPE)
+    assert first.stdin is not None
+    first.stdin.write(source.read_bytes())
+    first.stdin.flush()
     _wait_for_records(Path(f"{out}.partial"), first)
     second = run("batch", str(source), "-o", str(out))
-    first.communicate(timeout=TIMEOUT)
+    first.communicate(timeout=TIMEOUT)  # closes the pipe: the first run ends
     assert second.returncode == 1
     assert f"{out}.partial is being written by another levelcare batch" in second.stderr
     assert first.returncode == 2

@@ -85,11 +85,12 @@ def built() -> dict[str | None, int]:
 def decide_partition(items: Iterable[Any], start: int, rules: str | None) -> list[str]:
     """Output lines for the items of one partition, the first at position ``start``."""
     engine = engine_for(rules)
-    lines = (line(engine, number, item) for number, item in enumerate(items, start))
+    writer = _batch.RecordWriter()
+    lines = (line(engine, number, item, writer) for number, item in enumerate(items, start))
     return [text for text in lines if text is not None]
 
 
-def line(engine: Engine, number: int, item: Any) -> str | None:
+def line(engine: Engine, number: int, item: Any, writer: _batch.RecordWriter | None = None) -> str | None:
     """The batch output line for one item at position ``number``; None for a blank line, which the batch skips."""
     if isinstance(item, (str, bytes, bytearray)) and not item.strip():
         return None
@@ -106,7 +107,8 @@ def line(engine: Engine, number: int, item: Any) -> str | None:
         kind = type(item).__name__
         return _invalid(number, f"expected a line of JSON text or a mapping of facts, got {kind}")
     # A line too long to hold is given to the batch by its length alone, as the batch reads it.
-    text, _ = _batch._decide_line(engine, number, len(raw) if len(raw) > _batch.MAX_ASSESSMENT_BYTES else raw)
+    size = len(raw) if len(raw) > _batch.MAX_ASSESSMENT_BYTES else raw
+    text, _ = _batch._decide_line(engine, number, size, writer)
     return text
 
 

@@ -33,7 +33,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import attrs
 
@@ -41,6 +41,7 @@ from .._model import STATUSES, installed_version
 from .._rulebase._vocabulary import FactValue, TooLongNumber, Vocabulary, shorten, type_name
 from ..exceptions import AssessmentProblem, InvalidAssessment
 from . import Engine
+from ._records import RecordWriter, dumps
 
 __all__ = [
     "ID_FIELD",
@@ -49,6 +50,7 @@ __all__ = [
     "InputError",
     "LineReader",
     "LineResult",
+    "RecordWriter",
     "Summary",
     "count_lines",
     "decide_chunks",
@@ -136,7 +138,15 @@ def _parse(raw: bytes) -> tuple[Any, list[str]]:
         return result
 
     try:
-        return json.loads(text, object_pairs_hook=pairs, parse_int=_parse_int), duplicates
+        try:
+            return json.loads(text, object_pairs_hook=pairs), duplicates
+        except json.JSONDecodeError:
+            raise
+        except ValueError:
+            # An integer longer than Python reads (see _parse_int): read again,
+            # keeping such numbers by their length.
+            duplicates.clear()
+            return json.loads(text, object_pairs_hook=pairs, parse_int=_parse_int), duplicates
     except json.JSONDecodeError as error:
         msg = f"not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}"
         raise _whole(msg) from None
@@ -290,9 +300,12 @@ class LineReader:
         self._text.detach()
 
 
-@attrs.frozen
-class LineResult:
-    """What one input line gave, as the summary and the error report need it."""
+class LineResult(NamedTuple):
+    """What one input line gave, as the summary and the error report need it.
+
+    A named tuple: with worker processes, every line's result is pickled back to
+    the parent, and tuples pickle several times faster than attrs instances.
+    """
 
     number: int
     problems: tuple[AssessmentProblem, ...] = ()
@@ -309,13 +322,15 @@ class ChunkResult:
     lines: tuple[LineResult, ...]
 
 
-def _decide_line(engine: Engine, number: int, raw: bytes | int) -> tuple[str, LineResult]:
+def _decide_line(
+    engine: Engine, number: int, raw: bytes | int, writer: RecordWriter | None = None
+) -> tuple[str, LineResult]:
+    """The output line for input line ``number`` (``raw``: its bytes, or its length when too long)."""
     try:
         if isinstance(raw, int):
             msg = f"{_size(raw)} long, more than {_size(MAX_ASSESSMENT_BYTES)}, the limit for one assessment"
             raise _whole(msg)
         known, record_id = read_assessment(raw, engine.vocabulary)
-        decision = engine.decide(known)
     except InputError as error:
         problems = error.problems
         payload: dict[str, Any] = {
@@ -326,22 +341,17 @@ def _decide_line(engine: Engine, number: int, raw: bytes | int) -> tuple[str, Li
         if error.record_id is not None:
             payload[ID_FIELD] = error.record_id
         return dumps(payload), LineResult(number, problems)
-    data = decision.to_dict()
-    data["line"] = number
-    if record_id is not None:
-        data[ID_FIELD] = record_id
-    return dumps(data), LineResult(number, (), data["level"], data["status"], decision.emergency)
+    # The facts are validated: the engine decides without checking them again.
+    decision = engine._decide(known, None)
+    level = decision.level
+    result = LineResult(number, (), None if level is None else level.value, decision.status, decision.emergency)
+    return (writer or RecordWriter()).record(decision, number, record_id), result
 
 
-def dumps(data: Mapping[str, Any]) -> str:
-    """One output line (without its newline): compact JSON with sorted keys."""
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def _decide_chunk_with(engine: Engine, chunk: list[tuple[int, bytes | int]]) -> ChunkResult:
+def _decide_chunk_with(engine: Engine, writer: RecordWriter, chunk: list[tuple[int, bytes | int]]) -> ChunkResult:
     texts, results = [], []
     for number, raw in chunk:
-        text, result = _decide_line(engine, number, raw)
+        text, result = _decide_line(engine, number, raw, writer)
         texts.append(text)
         results.append(result)
     # Encoded here, in one block, so that with workers the parent process only
@@ -365,6 +375,7 @@ def _chunks(lines: Iterable[tuple[int, bytes | int]]) -> Iterator[list[tuple[int
 # Each worker process builds its own engine: durable's C core has no locks and its
 # state must never be shared between processes.
 _worker_engine: Engine | None = None
+_worker_writer = RecordWriter()
 
 
 def _start_worker(rules: str | None) -> None:
@@ -399,7 +410,7 @@ def _decide_chunk(chunk: list[tuple[int, bytes | int]]) -> ChunkResult:
     if engine is None:  # pragma: no cover - the pool's initializer always runs first
         msg = "worker started without an engine"
         raise RuntimeError(msg)
-    return _decide_chunk_with(engine, chunk)
+    return _decide_chunk_with(engine, _worker_writer, chunk)
 
 
 def decide_chunks(
@@ -414,8 +425,9 @@ def decide_chunks(
         workers: Processes to decide in; 1 decides in this process.
     """
     if workers <= 1:
+        writer = RecordWriter()
         for chunk in _chunks(lines):
-            yield _decide_chunk_with(engine, chunk)
+            yield _decide_chunk_with(engine, writer, chunk)
         return
     # Spawned workers start clean: a forked child would inherit this process's
     # durable state and any lock another thread held at the moment of the fork.
