@@ -2,7 +2,7 @@
 
 Run from the repository root, in an environment with levelcare installed::
 
-    python benchmarks/bench_batch.py            # about a minute on 2 cores
+    python benchmarks/bench_batch.py            # 100,000 lines, about a minute and a half on 2 cores
     python benchmarks/bench_batch.py --quick    # a smoke run, targets not judged
 
 In the same run, in interleaved rounds, it measures:
@@ -22,6 +22,10 @@ process it used), then the ratios the targets are about:
 * scaling: lines per wall second with 2 workers over 1 worker, next to how much CPU
   the 2-worker run actually got (two idle cores give it about 2.0 CPU seconds a
   second).
+
+Last, the parts of a batch line timed one by one in this process (reading and
+validating the JSON line, the decision on validated facts, writing its record),
+and the per-CPU ratio those parts alone allow before any input or output.
 
 Medians over the rounds; exit status 1 when a target is missed (not with --quick).
 """
@@ -44,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from levelcare._engine import Engine
+from levelcare._engine._batch import RecordWriter, read_assessment
 
 PER_CPU_VS_LOOP = 0.9
 TWO_WORKERS_VS_ONE = 1.8
@@ -93,9 +98,31 @@ def run_loop(engine: Engine, items: list[dict[str, Any]]) -> tuple[float, float]
     return time.perf_counter() - start, time.process_time() - cpu
 
 
+def line_parts(engine: Engine, items: list[dict[str, Any]], rounds: int) -> dict[str, float]:
+    """Microseconds per line of each part of a batch line, median over interleaved rounds."""
+    raws = [json.dumps(facts).encode() for facts in items]
+    validated = [read_assessment(raw, engine.vocabulary)[0] for raw in raws]
+    decisions = [engine.decide(facts) for facts in items]
+    writer = RecordWriter()
+    steps = {
+        "decide() (the plain loop)": (engine.decide, items),
+        "read and validate the JSON line": (lambda raw: read_assessment(raw, engine.vocabulary), raws),
+        "decide validated facts": (lambda known: engine._decide(known, None), validated),
+        "write the record": (lambda decision: writer.record(decision, 1), decisions),
+    }
+    samples: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(max(rounds, 3)):
+        for name, (step, inputs) in steps.items():
+            start = time.process_time()
+            for value in inputs:
+                step(value)
+            samples[name].append((time.process_time() - start) / len(inputs) * 1e6)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lines", type=int, default=20_000, help="lines per batch (default 20000)")
+    parser.add_argument("--lines", type=int, default=100_000, help="lines per batch (default 100000)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: a small batch, one round")
     parser.add_argument("--seed", type=int, default=2026)
@@ -155,6 +182,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     scaling = wall["1 worker"] / wall["2 workers"]
     print()
     print(f"  per-CPU rate, batch (1 worker) / plain loop: {per_cpu:.2f}  (without start-up: {per_cpu_steady:.2f})")
+    parts = line_parts(engine, items[:5000], args.rounds)
+    print("  the parts of a line, in this process (median us per line):")
+    for name, value in parts.items():
+        print(f"    {name:40} {value:7.1f}")
+    allowed = parts["decide() (the plain loop)"] / (
+        parts["read and validate the JSON line"] + parts["decide validated facts"] + parts["write the record"]
+    )
+    print(f"  per-CPU ratio these parts allow, before input and output: {allowed:.2f}")
     print(
         f"  2 workers / 1 worker, lines per wall second: x{scaling:.2f}  "
         f"(CPU the 2-worker run got: {cpu['2 workers'] / wall['2 workers']:.2f} CPU s a second)"

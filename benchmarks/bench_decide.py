@@ -11,6 +11,9 @@ Each hash seed runs in fresh processes (``PYTHONHASHSEED=seed``), once per pass.
 One process times, interleaved in rounds over the same inputs:
 
 * ``decide()`` on complete admissions, full rationale;
+* durable's part of the same admissions alone: the engine's two durable-rules
+  evaluations (levels, then services and considerations) on validated facts,
+  the least any decision costs while durable-rules decides which rules hold;
 * a hand-written Python function of the same admission criteria (the level and the
   emergency flag, no reasons), checked against ``decide()`` on every input;
 * GoRules zen-engine, when installed, evaluating a decision table generated from
@@ -65,7 +68,7 @@ UNKNOWN_VS_COMPLETE = 1.5
 DECIDE_VS_ZEN = 0.5
 SEED_SPREAD = 1.2
 DECIDE_VS_STOCK_DURABLE = 0.5
-TWO_WORKERS_VS_ONE = 1.7
+TWO_WORKERS_VS_ONE = 1.8
 UNKNOWN_FACTS = 8
 
 Assessment = dict[str, Any]
@@ -368,15 +371,36 @@ def child(count: int, rounds: int, seed: int) -> dict[str, Any]:
             msg = f"the baseline's firings {sorted(baseline.fired)} are wrong for {fact}"
             raise SystemExit(msg)
 
+    # durable's own part of each admission: the two evaluations decide() makes
+    # (the levels, then services and considerations), on facts already validated.
+    evaluations = []
+    for item in admissions:
+        decision = engine.decide(item)
+        assert decision.level is not None and decision.transition is not None
+        context = {
+            "level": decision.level.value,
+            "transition": decision.transition.value,
+            "emergency": decision.emergency,
+            "hours_minimum": decision.program.hours_per_week[0],
+            "days_minimum": decision.program.days_per_week[0],
+        }
+        evaluations.append((rulebase.vocabulary.validate(item), context))
+
+    def durable_only(evaluation: tuple[Assessment, Assessment]) -> None:
+        known, context = evaluation
+        engine._levels.holding(known)
+        engine._outcome.holding(known, context)
+
     def zen_one(item: Assessment) -> object:
         assert decision_model is not None
         return decision_model.evaluate(item, {"trace": False})
 
     samples: dict[str, list[float]] = {
-        k: [] for k in ("admission", "hand_written", "zen", "stock_durable", "complete", "unknown")
+        k: [] for k in ("admission", "durable_only", "hand_written", "zen", "stock_durable", "complete", "unknown")
     }
     for _ in range(rounds):
         samples["admission"] += time_calls(engine.decide, admissions)
+        samples["durable_only"] += time_calls(durable_only, evaluations)
         samples["hand_written"] += time_calls(hand_written, admissions)
         if decision_model is not None:
             samples["zen"] += time_calls(zen_one, admissions)
@@ -523,7 +547,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             result |= run_child(hash_seed, args.count, args.rounds, args.seed, "--lone-child")
             runs.append((hash_seed, result))
 
-    columns = ["admission", "hand_written", "zen", "stock_durable", "complete", "unknown", "alone"]
+    columns = ["admission", "durable_only", "hand_written", "zen", "stock_durable", "complete", "unknown", "alone"]
     print()
     print(
         f"median microseconds per call, {args.count} inputs x {args.rounds} rounds per process, "
@@ -558,6 +582,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     rows = [
         ("complete admission, full rationale / hand-written function", admission_hand),
+        ("  of which durable's two evaluations alone / hand-written", worst("durable_only", "hand_written")),
         (f"{UNKNOWN_FACTS} unknown facts / complete decision", unknown_complete),
     ]
     if HAVE_ZEN:

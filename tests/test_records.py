@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -53,3 +54,9 @@ def test_writer_memory_is_bounded_and_forgetting_changes_nothing() -> None:
         assert writer.record(decision, weeks + 1) == _expected(decision.to_dict(), weeks + 1, None)
         assert len(writer._objects) <= 3
         assert len(writer._strings) <= 3
+
+
+@pytest.mark.parametrize("digest", [None, "0" * 64, 'not "hex" ünïcode'])
+def test_any_input_digest_is_written_as_json_writes_it(digest: str | None) -> None:
+    decision = attrs.evolve(SHIPPED.decide({"harm_risk": "low"}), input_sha256=digest)
+    assert RecordWriter().record(decision, 3) == _expected(decision.to_dict(), 3, None)

@@ -565,7 +565,7 @@ class _Memo:
     threads that race build equal values.
     """
 
-    limit: ClassVar[int] = 20_000
+    limit: ClassVar[int] = 8192
 
     def __init__(self) -> None:
         self._entries: dict[Any, Any] = {}

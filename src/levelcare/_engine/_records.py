@@ -15,6 +15,11 @@ from typing import Any, ClassVar
 from .._model import Decision, Program, Reason, RulebaseInfo
 
 
+def _hex(digest: str) -> str:
+    """A digest as a JSON string: hexadecimal digits need no escaping (anything else is dumped)."""
+    return '"' + digest + '"' if digest.isascii() and digest.isalnum() else dumps(digest)
+
+
 def dumps(data: Any) -> str:
     """Compact JSON with sorted keys, not escaped to ASCII: the batch output format."""
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -24,11 +29,12 @@ class RecordWriter:
     """Writes the output record of one decided line.
 
     Keeps the JSON of the reasons, programmes, rule-base records and short
-    strings it has written, by identity (reasons, ...) or value (strings); once it
-    holds ``limit`` of either it starts again empty, so memory stays bounded.
+    strings (level ids, statuses, service and fact names) it has written, by
+    identity or by value; once it holds ``limit`` of either it starts again empty,
+    so memory stays bounded.
     """
 
-    limit: ClassVar[int] = 20_000
+    limit: ClassVar[int] = 4096
 
     def __init__(self) -> None:
         self._objects: dict[int, tuple[object, str]] = {}
@@ -45,7 +51,7 @@ class RecordWriter:
             '"as_of":' + ("null" if as_of is None else dumps(as_of.isoformat())),
             ',"considerations":' + self._list(decision.considerations),
             ',"emergency":' + ("true" if decision.emergency else "false"),
-            ',"input_sha256":' + ("null" if sha is None else string(sha)),
+            ',"input_sha256":' + ("null" if sha is None else _hex(sha)),
             ',"level":' + ("null" if level is None else string(level.value)),
             ',"level_range":[' + string(low.value) + "," + string(high.value) + "]",
             ',"levelcare_version":'
