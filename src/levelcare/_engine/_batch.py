@@ -73,10 +73,14 @@ EXAMPLE_KEYS = frozenset({"name", "story", "facts", "expected", ID_FIELD})
 INVALID = "invalid-input"
 TRAILER = "batch"
 # Lines per task and tasks in flight per worker: enough to keep the workers busy,
-# small enough that memory stays bounded whatever the input's length.
-_CHUNK_LINES = 256
+# small enough that memory stays bounded whatever the input's length. The first
+# tasks are small, so that the first records and progress come soon; later ones
+# are larger, since every task costs the parent process a round trip to a worker.
+_FIRST_CHUNK_LINES = 256
+_FIRST_CHUNKS = 4
+_CHUNK_LINES = 1024
 _CHUNK_BYTES = 1 << 20
-_IN_FLIGHT_PER_WORKER = 4
+_IN_FLIGHT_PER_WORKER = 3
 
 
 class InputError(Exception):
@@ -361,13 +365,16 @@ def _decide_chunk_with(engine: Engine, writer: RecordWriter, chunk: list[tuple[i
 
 def _chunks(lines: Iterable[tuple[int, bytes | int]]) -> Iterator[list[tuple[int, bytes | int]]]:
     chunk: list[tuple[int, bytes | int]] = []
-    size = 0
+    size = made = 0
+    limit = _FIRST_CHUNK_LINES
     for item in lines:
         chunk.append(item)
         size += len(item[1]) if isinstance(item[1], bytes) else 0
-        if len(chunk) >= _CHUNK_LINES or size >= _CHUNK_BYTES:
+        if len(chunk) >= limit or size >= _CHUNK_BYTES:
             yield chunk
             chunk, size = [], 0
+            made += 1
+            limit = _FIRST_CHUNK_LINES if made < _FIRST_CHUNKS else _CHUNK_LINES
     if chunk:
         yield chunk
 
