@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import random
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import dask.bag
 import pytest
 from dask.distributed import Client, LocalCluster
 
 import levelcare
+from cases import mixed_assessments
 from conftest import RULES_DIR
 from levelcare._adapters import dask as adapter
 from levelcare._engine import _batch
@@ -29,25 +28,6 @@ INVALID_LINES = [
     '{"harm_rsk": "low", "weeks_at_current_level": -3}',
     '{"facts": {"harm_risk": "imminent"}, "name": "a worked example"}',
 ]
-
-
-def assessments(count: int, seed: int) -> list[dict[str, Any]]:
-    """Complete and partial assessments, admissions and people in treatment."""
-    engine = levelcare.Engine.default()
-    rng = random.Random(seed)
-    items = []
-    for index in range(count):
-        unknown = (0.0, 0.0, 0.1, 0.4)[index % 4]
-        item: dict[str, Any] = {}
-        for fact in engine.vocabulary.facts:
-            if rng.random() < unknown or (fact.name == "current_level" and index % 3 == 0):
-                continue
-            if fact.kind == "integer":
-                item[fact.name] = rng.randint(fact.minimum or 0, fact.maximum or 0)
-            else:
-                item[fact.name] = rng.choice(fact.values)
-        items.append(item)
-    return items
 
 
 def batch_lines(source: Path, rules: Path | None = None) -> list[str]:
@@ -78,7 +58,7 @@ def test_2000_lines_on_two_workers_match_the_batch_line_for_line(client: Client,
 
     Each worker builds the engine once and keeps it for every later partition.
     """
-    lines = [json.dumps(item) for item in assessments(2000, seed=1)]
+    lines = [json.dumps(item) for item in mixed_assessments(levelcare.Engine.default(), 2000, seed=1)]
     for offset, bad in enumerate(INVALID_LINES):
         lines[137 * offset + 11] = bad
     source = tmp_path / "assessments.jsonl"
@@ -100,7 +80,7 @@ def test_2000_lines_on_two_workers_match_the_batch_line_for_line(client: Client,
 
 def test_mappings_and_a_rule_base_folder(client: Client, tmp_path: Path) -> None:
     """A bag of fact mappings, decided with a rule base folder, gives the batch's lines for those objects."""
-    items = assessments(300, seed=2)
+    items = mixed_assessments(levelcare.Engine.default(), 300, seed=2)
     source = tmp_path / "mappings.jsonl"
     source.write_text("".join(json.dumps(item) + "\n" for item in items), encoding="utf-8")
     expected = batch_lines(source, rules=RULES_DIR)
@@ -132,7 +112,7 @@ def test_items_that_are_not_assessments_give_the_batch_error_object() -> None:
 def test_text_bytes_and_mappings_give_the_same_lines_as_the_batch() -> None:
     """One assessment as str, bytes and mapping; an over-long line; each as the batch decides its line."""
     engine = levelcare.Engine.default()
-    item = assessments(1, seed=3)[0]
+    item = mixed_assessments(levelcare.Engine.default(), 1, seed=3)[0]
     text = json.dumps(item) + "\n"
     expected = [_batch._decide_line(engine, number, text.encode())[0] for number in (1, 2, 3)]
     assert not any('"error"' in line for line in expected)

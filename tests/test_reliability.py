@@ -10,7 +10,6 @@ from __future__ import annotations
 import gc
 import json
 import os
-import random
 import re
 import signal
 import subprocess
@@ -24,6 +23,7 @@ from typing import Any
 import pytest
 
 import levelcare
+from cases import mixed_assessments
 from levelcare._engine import Engine, _durable
 from levelcare._rulebase import default_location
 
@@ -31,24 +31,6 @@ DURABLE = _durable._engine
 # durable-rules' own limit on live sessions per ruleset (MAX_STATE_INDEX_LENGTH).
 SESSION_LIMIT = 1024
 JOIN_TIMEOUT = 120.0
-
-
-def mixed_assessments(engine: Engine, count: int, seed: int) -> list[dict[str, Any]]:
-    """Complete and partial assessments, admissions and people in treatment, drawn from the vocabulary."""
-    rng = random.Random(seed)
-    items: list[dict[str, Any]] = []
-    for index in range(count):
-        unknown = (0.0, 0.0, 0.1, 0.4)[index % 4]
-        item: dict[str, Any] = {}
-        for fact in engine.vocabulary.facts:
-            if rng.random() < unknown or (fact.name == "current_level" and index % 3 == 0):
-                continue
-            if fact.kind == "integer":
-                item[fact.name] = rng.randint(fact.minimum or 0, fact.maximum or 0)
-            else:
-                item[fact.name] = rng.choice(fact.values)
-        items.append(item)
-    return items
 
 
 def answers(engine: Engine, items: list[dict[str, Any]]) -> list[str]:
