@@ -314,17 +314,18 @@ class Engine:
             else:
                 held.add(id(item[1]))
         indicated, indicated_rules = self._placement.indicated(rules)
+
+        def holds(owner: Owner) -> bool:
+            return id(owner[1] if isinstance(owner, tuple) else owner) in held
+
         if current is None:
-            settled = self._placement.settle(indicated, current, held.__contains__)
+            # An admission settles at the indicated level at once: nothing to remember.
+            settled = self._placement.settle(indicated, None, holds)
         else:
             # Settling reads only these three; the same ones settle the same way.
             key = ("settled", indicated.rank, current.rank, frozenset(held))
             found: Settled | None = self._memo.get(key)
             if found is None:
-
-                def holds(owner: Owner) -> bool:
-                    return id(owner[1] if isinstance(owner, tuple) else owner) in held
-
                 found = self._memo.put(key, self._placement.settle(indicated, current, holds))
             settled = found
         return _Outcome(facts, settled, indicated_rules, tuple(emergencies))
