@@ -84,7 +84,9 @@ class Decisions:
                 self.t.clock.tick()
                 here = exact & node
                 if here != space.false:
-                    self.contexts[self.t.levels[j], Transition.ADMIT, flag] = space.values(space.lowest(here, self.t.clinical))
+                    self.contexts[self.t.levels[j], Transition.ADMIT, flag] = space.values(
+                        space.lowest(here, self.t.clinical)
+                    )
         if not self.t.in_treatment:
             return
         for current in range(last):
@@ -92,9 +94,7 @@ class Decisions:
             for j in range(last):
                 upper = row[j + 1] if j + 1 < last else space.false
                 exact = self.t.decided & row[j] & ~upper & space.domain(self.t.names)
-                transition = (
-                    Transition.STEP_UP if j > current else Transition.CONTINUE if j == current else Transition.STEP_DOWN
-                )
+                transition = self.t.placement.transition(self.t.levels[j], self.t.levels[current])
                 for flag, node in flags:
                     self.t.clock.tick()
                     key = (self.t.levels[j], transition, flag)
