@@ -21,7 +21,7 @@ import pytest
 from conftest import EXAMPLES_DIR, RULES_DIR
 from levelcare import Engine
 from levelcare._cli import main
-from levelcare._verify._diff import DiffError, RuleBaseDiff, diff
+from levelcare._verify._diff import DiffError, DiffUnfinished, RuleBaseDiff, diff
 
 
 def _copy(tmp_path: Path, name: str) -> Path:
@@ -344,9 +344,17 @@ def test_a_fact_in_different_groups_cannot_be_compared(tmp_path: Path) -> None:
         diff(old, new)
 
 
-def test_a_space_too_large_to_compare_is_refused_with_its_size(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+def test_a_diff_not_finished_within_its_budget_is_unverified_and_exits_four(
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setattr("levelcare._verify._diff.MAX_COMBINATIONS", 1000)
-    assert main(["diff", str(RULES_DIR), str(RULES_DIR)]) == 2
-    assert "too large to compare exhaustively (69,120 clinical combinations" in capsys.readouterr().err
+    """Out of time is reported as unverified (exit 4), never as a comparison."""
+    assert main(["diff", str(RULES_DIR), str(RULES_DIR), "--budget", "0.001"]) == 4
+    captured = capsys.readouterr()
+    assert "unverified: not finished within the time budget of 0.001 s" in captured.err
+    assert "--budget SECONDS" in captured.err
+    assert "Identical decisions everywhere." not in captured.out
+    assert main(["diff", str(RULES_DIR), str(RULES_DIR), "--budget", "0.001", "--json"]) == 4
+    data = json.loads(capsys.readouterr().out)
+    assert data["identical"] is None and "time budget" in data["unverified"]
+    with pytest.raises(DiffUnfinished, match=r"time budget of 0\.001 s"):
+        diff(RULES_DIR, RULES_DIR, budget=0.001)
