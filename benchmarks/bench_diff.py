@@ -12,6 +12,11 @@ region covered with conditions), the assessments it compared, and the
 yardstick: ``Engine.decide`` per complete assessment, timed on a sample in the
 same run and scaled to the assessments the diff compares, twice (one decision
 per rule base), which is what a brute-force comparison would cost.
+
+Then the wide base: the continuum example with 25 more boolean clinical facts
+(10**13 admissions, 9 x 10**15 in treatment) against the same with criterion
+WDU-3 deleted. It prints the diff's median seconds and its ratio to
+``levelcare check`` of the wide base, both measured in this run.
 """
 
 from __future__ import annotations
@@ -23,11 +28,16 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from levelcare import Engine
+from levelcare import Engine, verify
 from levelcare._rulebase import default_location
 from levelcare._verify._diff import diff
+
+CONTINUUM = Path(__file__).resolve().parent.parent / "examples" / "rulebases" / "continuum"
+#: Boolean clinical facts added to the continuum example for the wide base.
+EXTRA_FACTS = 25
 
 
 def proposals(folder: Path) -> dict[str, Path]:
@@ -43,6 +53,40 @@ def proposals(folder: Path) -> dict[str, Path]:
     blocks = path.read_text(encoding="utf-8").split("[[rule]]")
     path.write_text("[[rule]]".join(b for b in blocks if 'id = "IN-3"' not in b), encoding="utf-8")
     return found
+
+
+def wide_pair(folder: Path) -> tuple[Path, Path]:
+    """The continuum example with EXTRA_FACTS boolean facts for intensive outpatient, and the same without WDU-3."""
+    old, new = folder / "wide-old", folder / "wide-new"
+    facts = "".join(
+        f'\n[[fact]]\nname = "added_need_{i:02d}"\ngroup = "clinical"\nkind = "boolean"\nvalues = [false, true]\n'
+        f'meaning = "An added need."\nsources = ["iop-role"]\n'
+        for i in range(EXTRA_FACTS)
+    )
+    items = ", ".join(f'{{ fact = "added_need_{i:02d}", is = true }}' for i in range(EXTRA_FACTS))
+    rule = (
+        '\n[[rule]]\nid = "INT-ADDED"\nlevel = "intensive-outpatient"\nstatement = "Any added need."\n'
+        f'sources = ["iop-role"]\nwhen.any = [{items}]\n'
+    )
+    for target in (old, new):
+        shutil.copytree(CONTINUUM, target)
+        path = target / "vocabulary.toml"
+        path.write_text(path.read_text(encoding="utf-8") + facts, encoding="utf-8")
+        path = target / "criteria.toml"
+        path.write_text(path.read_text(encoding="utf-8") + rule, encoding="utf-8")
+    path = new / "criteria.toml"
+    blocks = path.read_text(encoding="utf-8").split("[[rule]]")
+    path.write_text("[[rule]]".join(b for b in blocks if 'id = "WDU-3"' not in b), encoding="utf-8")
+    return old, new
+
+
+def median_seconds(run: Callable[[], object], rounds: int) -> float:
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def seconds_per_decide(engine: Engine, samples: int) -> float:
@@ -89,6 +133,16 @@ def main() -> int:
                 f"{result.in_treatment.changed:,} in treatment changed; brute force {brute / 3600:,.1f} h "
                 f"({brute / median:,.0f} x the diff)"
             )
+        old, new = wide_pair(Path(tmp))
+        result = diff(old, new, budget=None)
+        wide = median_seconds(lambda: diff(old, new, budget=None), rounds)
+        check = median_seconds(lambda: verify(new, budget=None), rounds)
+        print(
+            f"wide continuum (+{EXTRA_FACTS} boolean facts, WDU-3 deleted): diff median {wide:.2f} s over {rounds} "
+            f"rounds; {result.admissions.size + result.in_treatment.size:,} assessments compared, "
+            f"{result.admissions.changed:,} admissions and {result.in_treatment.changed:,} in treatment changed; "
+            f"levelcare check of the new side {check:.2f} s; diff / check = {wide / check:.2f}"
+        )
     return 0
 
 

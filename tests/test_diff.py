@@ -21,7 +21,7 @@ import pytest
 from conftest import EXAMPLES_DIR, RULES_DIR
 from levelcare import Engine
 from levelcare._cli import main
-from levelcare._verify._diff import DiffError, RuleBaseDiff, diff
+from levelcare._verify._diff import DiffError, DiffUnfinished, RuleBaseDiff, diff
 
 
 def _copy(tmp_path: Path, name: str) -> Path:
@@ -344,9 +344,82 @@ def test_a_fact_in_different_groups_cannot_be_compared(tmp_path: Path) -> None:
         diff(old, new)
 
 
-def test_a_space_too_large_to_compare_is_refused_with_its_size(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+def test_a_diff_not_finished_within_its_budget_is_unverified_and_exits_four(
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setattr("levelcare._verify._diff.MAX_COMBINATIONS", 1000)
-    assert main(["diff", str(RULES_DIR), str(RULES_DIR)]) == 2
-    assert "too large to compare exhaustively (69,120 clinical combinations" in capsys.readouterr().err
+    """Out of time is reported as unverified (exit 4), never as a comparison."""
+    assert main(["diff", str(RULES_DIR), str(RULES_DIR), "--budget", "0.001"]) == 4
+    captured = capsys.readouterr()
+    assert "unverified: not finished within the time budget of 0.001 s" in captured.err
+    assert "--budget SECONDS" in captured.err
+    assert "Identical decisions everywhere." not in captured.out
+    assert main(["diff", str(RULES_DIR), str(RULES_DIR), "--budget", "0.001", "--json"]) == 4
+    data = json.loads(capsys.readouterr().out)
+    assert data["identical"] is None and "time budget" in data["unverified"]
+    with pytest.raises(DiffUnfinished, match=r"time budget of 0\.001 s"):
+        diff(RULES_DIR, RULES_DIR, budget=0.001)
+
+
+_EXTRA_FACTS = 25
+CONTINUUM_DIR = EXAMPLES_DIR / "rulebases" / "continuum"
+
+
+def _continuum_pair(folder: Path, *, extra: int) -> tuple[Path, Path]:
+    """The continuum example with ``extra`` boolean clinical facts, and the same without criterion WDU-3.
+
+    The extra facts feed one criterion for intensive-outpatient, the second
+    level; every cell that dropping WDU-3 changes is decided at day-treatment or
+    above on both sides, so the extra facts can never reach a changed cell.
+    """
+    old, new = folder / "old", folder / "new"
+    for target in (old, new):
+        shutil.copytree(CONTINUUM_DIR, target)
+        if not extra:
+            continue
+        facts = "".join(
+            f'\n[[fact]]\nname = "added_need_{i:02d}"\ngroup = "clinical"\nkind = "boolean"\n'
+            f'values = [false, true]\nmeaning = "An added need that calls for the intensive programme at most."\n'
+            f'sources = ["iop-role"]\n'
+            for i in range(extra)
+        )
+        path = target / "vocabulary.toml"
+        path.write_text(path.read_text(encoding="utf-8") + facts, encoding="utf-8")
+        items = ", ".join(f'{{ fact = "added_need_{i:02d}", is = true }}' for i in range(extra))
+        rule = (
+            '\n[[rule]]\nid = "INT-ADDED"\nlevel = "intensive-outpatient"\n'
+            'statement = "Any added need calls for the intensive programme."\n'
+            f'sources = ["iop-role"]\nwhen.any = [{items}]\n'
+        )
+        path = target / "criteria.toml"
+        path.write_text(path.read_text(encoding="utf-8") + rule, encoding="utf-8")
+    _drop_rule(new, "criteria.toml", "WDU-3")
+    return old, new
+
+
+def test_a_rule_base_25_boolean_facts_wider_than_the_continuum_is_compared_exactly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Spaces of 10**13 admissions and 9 x 10**15 in treatment: exact integer counts, each the narrow one's times 2**25, within the budget."""
+    narrow = diff(*_continuum_pair(tmp_path / "narrow", extra=0))
+    old, new = _continuum_pair(tmp_path / "wide", extra=_EXTRA_FACTS)
+    assert main(["diff", str(old), str(new), "--budget", "120"]) == 1
+    out = capsys.readouterr().out
+    assert "Admissions: 217,432,719,360 of 10,436,770,529,280 admissions change" in out
+    wide = diff(old, new, budget=120)
+    factor = 2**_EXTRA_FACTS
+    assert narrow.admissions.changed == 6_480
+    assert narrow.in_treatment.changed == 3_628_800
+    assert wide.admissions.changed == 217_432_719_360 == 6_480 * factor
+    assert wide.in_treatment.changed == 121_762_322_841_600 == 3_628_800 * factor
+    assert wide.admissions.size == narrow.admissions.size * factor
+    assert wide.in_treatment.size == narrow.in_treatment.size * factor
+    for wide_part, narrow_part in ((wide.admissions, narrow.admissions), (wide.in_treatment, narrow.in_treatment)):
+        assert [(c.old, c.new, c.count) for c in wide_part.changes] == [
+            (c.old, c.new, c.count * factor) for c in narrow_part.changes
+        ]
+        # The added facts are free in every changed region, so no condition names them.
+        for wide_change, narrow_change in zip(wide_part.changes, narrow_part.changes, strict=True):
+            assert [c.text(wide.space) for c in wide_change.cubes] == [
+                c.text(narrow.space) for c in narrow_change.cubes
+            ]
+            assert [c.count for c in wide_change.cubes] == [c.count * factor for c in narrow_change.cubes]

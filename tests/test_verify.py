@@ -153,6 +153,32 @@ def test_a_readiness_sign_that_can_never_be_met_is_named_with_its_number(tmp_pat
     assert 'it asks that harm_risk is one of ["none", "low"] and that harm_risk is "high"' in finding.message
 
 
+def test_a_service_whose_facts_force_a_level_outside_its_own_never_fires(tmp_path: Path) -> None:
+    """PH-7 widened to any: an unstable home always reaches php, so the referral for iop or outpatient never fires.
+
+    Its facts alone and its levels alone both occur; only together do they not.
+    """
+    target = tmp_path / "rules"
+    shutil.copytree(RULES_DIR, target)
+    (target / "cases.toml").unlink()  # PH-7's own test vectors would fail too
+    path = target / "php.toml"
+    text = path.read_text(encoding="utf-8")
+    start = text.index('id = "PH-7"')
+    at = text.index("when.all", start)
+    path.write_text(text[:at] + "when.any" + text[at + len("when.all") :], encoding="utf-8")
+    report = levelcare.verify(target)
+    [finding] = [f for f in report.findings if f.check == "never-fires"]
+    assert key(finding) == ("error", "never-fires", "sober_living_referral", "services.toml")
+    assert "sober_living_referral can never fire: it needs a decision with level outpatient or iop" in finding.message
+    assert "is decided php (admit)" in finding.message
+    assert finding.counterexample is not None
+    facts = dict(finding.counterexample)
+    assert facts["home_environment"] == "unstable"
+    decision = Engine.from_path(target).decide(facts)
+    assert decision.level is not None and decision.level.id == "php"
+    assert "sober_living_referral" not in decision.services
+
+
 # --- rule bases built without the loader ----------------------------------------------
 
 

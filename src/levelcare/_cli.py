@@ -39,6 +39,8 @@ EXIT_DECIDED = 0
 EXIT_ERROR = 1
 EXIT_INVALID = 2
 EXIT_DATA_REQUIRED = 3
+#: ``levelcare diff``: the two rule bases decide differently.
+EXIT_DIFFERENT = 1
 
 _PROG = "levelcare"
 
@@ -693,10 +695,42 @@ def _add_serve(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:
+    """``levelcare diff``: 0 identical, 1 different, 2 input that cannot be compared, 4 out of time."""
     # Imported when used, like the verifier.
-    from ._verify._diff import diff_command
+    from ._verify._diff import DiffError, DiffUnfinished, diff, population
+    from ._verify._report import EXIT_UNVERIFIED
 
-    return diff_command(args.old, args.new, args.population, args.json, sys.stdout, sys.stderr)
+    try:
+        result = diff(args.old, args.new, budget=args.budget)
+    except DiffError as error:
+        for problem in error.problems:
+            print(f"levelcare diff: {problem}", file=sys.stderr)
+        return EXIT_INVALID
+    except DiffUnfinished as error:
+        if args.json:
+            data: dict[str, Any] = {"old": {"location": args.old}, "new": {"location": args.new}}
+            data.update(identical=None, unverified=str(error))
+            print(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
+        print(f"levelcare diff: unverified: {error}", file=sys.stderr)
+        return EXIT_UNVERIFIED
+    if args.population is not None:
+        try:
+            with open(args.population, "rb") as stream:
+                people = population(args.old, args.new, stream, args.population)
+        except OSError as error:
+            reason = error.strerror or error
+            print(f"levelcare diff: {args.population}: cannot read the file: {reason}", file=sys.stderr)
+            return EXIT_INVALID
+        result = result.with_population(people)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2, sort_keys=True, ensure_ascii=False))
+    else:
+        print(result.render())
+    if result.population is not None and result.population.invalid:
+        for number, message in result.population.invalid:
+            print(f"levelcare diff: {result.population.source}: line {number}: {message}", file=sys.stderr)
+        return EXIT_INVALID
+    return EXIT_DECIDED if result.identical else EXIT_DIFFERENT
 
 
 # --- the parser -------------------------------------------------------------------------
@@ -865,7 +899,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="compare the decisions of two rule bases",
         description="Decide every complete assessment (admissions, and in treatment) with both rule bases and "
         "describe every region whose decision changes, with exact counts. Exit code 0 when they decide "
-        "identically, 1 when they differ, 2 when the input cannot be compared.",
+        "identically, 1 when they differ, 2 when the input cannot be compared, 4 when the comparison was not "
+        "finished within the time budget.",
     )
     compare.add_argument("old", metavar="OLD", help="the rule base folder in use")
     compare.add_argument("new", metavar="NEW", help="the proposed rule base folder")
@@ -873,6 +908,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--population", metavar="FILE", help="JSON Lines of assessments (as batch reads): add an impact table"
     )
     compare.add_argument("--json", action="store_true", help="print the difference as JSON")
+    compare.add_argument(
+        "--budget",
+        type=_seconds,
+        default=600.0,
+        metavar="SECONDS",
+        help="time the comparison may take (default 600); a diff not finished in time is reported as "
+        "unverified, exit status 4",
+    )
     compare.set_defaults(run=_cmd_diff)
     return parser
 

@@ -41,21 +41,30 @@ from .._rulebase._vocabulary import Fact
 # --- cells ----------------------------------------------------------------------
 
 
+def integer_cuts(name: str, low: int, high: int, conditions: Iterable[cond.Condition]) -> tuple[int, ...]:
+    """The range ``low .. high`` of integer fact ``name`` cut at every bound ``conditions`` put on it.
+
+    Returns:
+        The lower end of each interval, ascending; each condition is constant on
+        each interval.
+    """
+    cuts = {low}
+    for condition in conditions:
+        for atom in cond.atoms(condition):
+            if isinstance(atom, cond.RangeAtom) and atom.fact == name:
+                for start, end in atom.intervals:
+                    cuts.update(c for c in (start, end + 1) if low < c <= high)
+    return tuple(sorted(cuts))
+
+
 def integer_cells(fact: Fact, conditions: Iterable[cond.Condition]) -> tuple[int, ...]:
     """The cells of an integer fact: the lower end of each interval, in need order.
 
     The fact's range is cut at every bound a range atom of ``conditions`` puts on
-    it, so each condition is constant on each interval.
+    it (:func:`integer_cuts`), so each condition is constant on each interval.
     """
-    low, high = fact.minimum or 0, fact.maximum or 0
-    cuts = {low}
-    for condition in conditions:
-        for atom in cond.atoms(condition):
-            if isinstance(atom, cond.RangeAtom) and atom.fact == fact.name:
-                for start, end in atom.intervals:
-                    cuts.update(c for c in (start, end + 1) if low < c <= high)
-    starts = sorted(cuts)
-    return tuple(reversed(starts)) if fact.need == "decreasing" else tuple(starts)
+    starts = integer_cuts(fact.name, fact.minimum or 0, fact.maximum or 0, conditions)
+    return tuple(reversed(starts)) if fact.need == "decreasing" else starts
 
 
 def fact_cells(fact: Fact, conditions: Iterable[cond.Condition]) -> tuple[Any, ...]:

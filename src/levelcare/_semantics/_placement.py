@@ -65,14 +65,14 @@ class Placement:
         # The loader insists on one; the verifier also reads rule bases built without it.
         self.fallback: Rule | None = next((r for r in rulebase.rules if r.otherwise), None)
         levels = self.levels
-        self._readiness = {
-            level.id: tuple(r for r in rulebase.readiness if level in r.applies_to) for level in levels
-        }
+        self._readiness = {level.id: tuple(r for r in rulebase.readiness if level in r.applies_to) for level in levels}
         self._bridge = {
             level.id: next((b for b in rulebase.bridges if level in b.applies_to), None) for level in levels
         }
         self._parts = {
-            (current.rank, level.rank): tuple(self._build_parts(current, level)) for current in levels for level in levels
+            (current.rank, level.rank): tuple(self._build_parts(current, level))
+            for current in levels
+            for level in levels
         }
 
     # --- the mechanism's definition ----------------------------------------
@@ -96,6 +96,34 @@ class Placement:
     def parts(self, current: Level, level: Level) -> tuple[tuple[Owner, cond.Condition], ...]:
         """What, besides the indicated level, makes the final level at least ``level``."""
         return self._parts[current.rank, level.rank]
+
+    def deciding_conditions(self) -> tuple[cond.Condition, ...]:
+        """Every condition that can move the level or the emergency flag.
+
+        Criteria, emergencies, escalations and readiness signs: the facts' cells
+        are cut at these conditions' thresholds wherever the level is reasoned
+        about.
+        """
+        rulebase = self.rulebase
+        found: list[cond.Condition] = [r.when for r in rulebase.criteria]
+        found += [e.when for e in rulebase.escalations]
+        found += [e.when for e in rulebase.emergencies]
+        found += [s.when for r in rulebase.readiness for s in r.signs]
+        return tuple(found)
+
+    @staticmethod
+    def transition(level: Level, current: Level | None) -> Transition:
+        """The transition of a decision at ``level`` for someone at ``current`` (None: an admission).
+
+        :meth:`settle` never holds a step down back without keeping the level at
+        least ``current`` (an unmet sign is a part of every level up to it), so
+        the transition follows from the final level and the current one alone.
+        """
+        if current is None:
+            return Transition.ADMIT
+        if level > current:
+            return Transition.STEP_UP
+        return Transition.CONTINUE if level == current else Transition.STEP_DOWN
 
     def criteria_at_least(self, level: Level) -> tuple[Rule, ...]:
         """The criteria that require ``level`` or a higher one."""
@@ -143,23 +171,19 @@ class Placement:
         # Without the stay parts: where the criteria and escalations alone put the person.
         raised = max((level for level in above if lifted(level, by_stay=False)), default=indicated)
         final = max((level for level in above if lifted(level, by_stay=True)), default=indicated)
-        escalations = tuple(
-            e
-            for e in self.rulebase.escalations
-            if holds(e) and self.target(e, current) > indicated
-        )
-        if final > current:
-            return Settled(final, Transition.STEP_UP, indicated, escalations)
-        if raised >= current:
-            return Settled(final, Transition.CONTINUE, indicated, escalations)
+        escalations = tuple(e for e in self.rulebase.escalations if holds(e) and self.target(e, current) > indicated)
+        transition = self.transition(final, current)
+        if final > current or raised >= current:
+            return Settled(final, transition, indicated, escalations)
+        # A step down was possible: which readiness rules applied, and what held it.
         applying = self._readiness[current.id]
         unmet = tuple((r, s) for r in applying for s in r.signs if holds((r, s)))
         bridge = self._bridge[current.id]
         if bridge is not None and not bridge.floor > raised:
             bridge = None
-        if unmet or final >= current:
-            return Settled(final, Transition.CONTINUE, indicated, escalations, unmet, applying)
-        return Settled(final, Transition.STEP_DOWN, indicated, escalations, (), applying, bridge)
+        if transition is Transition.CONTINUE:
+            return Settled(final, transition, indicated, escalations, unmet, applying)
+        return Settled(final, transition, indicated, escalations, (), applying, bridge)
 
     # --- the mechanism as moves between levels -------------------------------
 

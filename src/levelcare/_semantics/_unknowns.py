@@ -33,10 +33,7 @@ class Analysis:
         self._vocabulary = vocabulary = rulebase.vocabulary
         self.clinical = tuple(f.name for f in vocabulary.group("clinical"))
         self.progress = tuple(f.name for f in vocabulary.group("progress") if f.name != CURRENT_LEVEL)
-        conditions = [r.when for r in rulebase.criteria]
-        conditions += [e.when for e in rulebase.escalations]
-        conditions += [e.when for e in rulebase.emergencies]
-        conditions += [s.when for r in rulebase.readiness for s in r.signs]
+        conditions = placement.deciding_conditions()
         self.cells: dict[str, tuple[Any, ...]] = {
             name: fact_cells(vocabulary[name], conditions) for name in self.clinical + self.progress
         }

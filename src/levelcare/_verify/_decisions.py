@@ -9,19 +9,21 @@ the decisions that occur, with its facts free.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from .._model import Level, Transition
 from .._rulebase import _conditions as cond
-from .._rulebase._vocabulary import Vocabulary
+from .._rulebase._vocabulary import CURRENT_LEVEL, Vocabulary
 from .._semantics._mdd import fact_cells
 from ._explain import _conflict
 from ._report import GAP, NEVER_FIRES, Finding, error, show
-from ._space import Clock, Space
-from ._thresholds import Thresholds
+from ._space import Clock, Node, Space
+from ._thresholds import Thresholds, outcomes
 
 Context = tuple[Level, Transition, bool]
+#: Where each decision is made, in the joint space of the mechanism's and the items' facts.
+_Where = dict[Context, Node]
 
 
 class Decisions:
@@ -30,6 +32,7 @@ class Decisions:
     def __init__(self, thresholds: Thresholds) -> None:
         self.t = thresholds
         self.contexts: dict[Context, dict[str, Any]] = {}
+        self._joint: tuple[Space, _Where] | None = None
 
     def findings(self) -> list[Finding]:
         """Levels reached without a programme, and services and considerations that never fire."""
@@ -50,11 +53,11 @@ class Decisions:
                         counterexample=reached[level],
                     )
                 )
-        outcomes = list(self._outcome_conditions())
+        items = list(self._outcome_conditions())
         every = [(lv, tr, e) for lv in self.t.levels for tr in Transition for e in (False, True)]
-        fixed = {(name, c): self._fixed(condition, c) for name, _, condition in outcomes for c in every}
+        fixed = {(name, c): self._fixed(condition, c) for name, _, condition in items for c in every}
         space = _outcome_space(self.t.vocabulary, list(fixed.values()), self.t.clock, self.t.backend)
-        for name, file, condition in outcomes:
+        for name, file, condition in items:
             possible = [c for c in every if space.encode(fixed[name, c]) & space.domain(space.names) != space.false]
             if not possible:
                 found.append(
@@ -70,7 +73,87 @@ class Decisions:
                         "and no assessment leads to one.",
                     )
                 )
+            else:
+                found += self._together(name, file, possible, fixed)
         return found
+
+    def _together(
+        self,
+        name: str,
+        file: str,
+        possible: Sequence[Context],
+        fixed: Mapping[tuple[str, Context], cond.Condition],
+    ) -> list[Finding]:
+        """Never fires: the item's facts and the decisions it needs occur, but never in one assessment.
+
+        ``possible`` are the decisions under which the item's condition can hold.
+
+        The item's condition with a decision filled in is conjoined with where
+        that decision is made; where the two never meet, every assessment that
+        meets the item's facts gets another decision.
+        """
+        space, where = self._joint_space(fixed)
+        needed = possible
+        possible = [c for c in possible if c in self.contexts]
+        inside = space.domain(space.names)
+        for context in possible:
+            self.t.clock.tick()
+            if space.encode(fixed[name, context]) & where[context] & inside != space.false:
+                return []
+        # A counterexample: the lowest-need assessment meeting the item's facts
+        # for the first decision it needs, and the decision it gets instead.
+        context = possible[0]
+        admission = context[1] is Transition.ADMIT
+        names = [n for n in space.names if not (admission and n == CURRENT_LEVEL)]
+        facts = space.encode(fixed[name, context]) & space.domain(names)
+        cells = space.lowest(facts, names)
+        gets = next(
+            c for c, node in where.items() if (c[1] is Transition.ADMIT) == admission and space.holds(node, cells)
+        )
+        # The facts that decide the level, and those the item reads.
+        read = cond.facts_read(fixed[name, context])
+        shown = {
+            n: v
+            for n, v in space.values(cells).items()
+            if n in read or n in self.t.clinical or (not admission and (n in self.t.progress or n == CURRENT_LEVEL))
+        }
+        decided = f"{gets[0].value} ({gets[1].value}{', emergency' if gets[2] else ''})"
+        return [
+            error(
+                NEVER_FIRES,
+                name,
+                file,
+                f"{name} can never fire: it needs a decision with {_contexts_text(needed, len(self.t.levels))}, "
+                f"and no assessment that meets its other conditions gets one; the counterexample meets them and "
+                f"is decided {decided}.",
+                counterexample=shown,
+            )
+        ]
+
+    def _joint_space(self, fixed: Mapping[tuple[str, Context], cond.Condition]) -> tuple[Space, _Where]:
+        """The facts the mechanism and the items read, cut at both's thresholds, and where each decision is made."""
+        if self._joint is None:
+            placement = self.t.placement
+            conditions = [*placement.deciding_conditions(), *fixed.values()]
+            read: set[str] = set(self.t.names)
+            for condition in fixed.values():
+                read |= cond.facts_read(condition)
+            read.discard(CURRENT_LEVEL)
+            cells: dict[str, Sequence[Any]] = {
+                f.name: fact_cells(f, conditions) for f in self.t.vocabulary.facts if f.name in read
+            }
+            ids = tuple(level.id for level in self.t.levels)
+            if self.t.in_treatment:
+                cells[CURRENT_LEVEL] = ids
+            space = Space(cells, self.t.clock, self.t.backend)
+            where: _Where = {}
+            for (level_id, transition, flag), node in outcomes(placement, space, None).items():
+                where[self.t.levels[level_id], transition, flag] = node
+            if self.t.in_treatment:
+                for (level_id, transition, flag), node in outcomes(placement, space, ids).items():
+                    where[self.t.levels[level_id], transition, flag] = node
+            self._joint = (space, where)
+        return self._joint
 
     def _reached(self) -> None:
         """Every (level, transition, emergency) some complete assessment gets, with one such assessment."""
@@ -84,7 +167,9 @@ class Decisions:
                 self.t.clock.tick()
                 here = exact & node
                 if here != space.false:
-                    self.contexts[self.t.levels[j], Transition.ADMIT, flag] = space.values(space.lowest(here, self.t.clinical))
+                    self.contexts[self.t.levels[j], Transition.ADMIT, flag] = space.values(
+                        space.lowest(here, self.t.clinical)
+                    )
         if not self.t.in_treatment:
             return
         for current in range(last):
@@ -92,9 +177,7 @@ class Decisions:
             for j in range(last):
                 upper = row[j + 1] if j + 1 < last else space.false
                 exact = self.t.decided & row[j] & ~upper & space.domain(self.t.names)
-                transition = (
-                    Transition.STEP_UP if j > current else Transition.CONTINUE if j == current else Transition.STEP_DOWN
-                )
+                transition = self.t.placement.transition(self.t.levels[j], self.t.levels[current])
                 for flag, node in flags:
                     self.t.clock.tick()
                     key = (self.t.levels[j], transition, flag)

@@ -8,25 +8,23 @@ Both rule bases are decided over the same *space* of complete assessments:
 * in treatment: every admission combined with every current level and every
   combination of the progress facts' cells.
 
-A set of clinical combinations is a Python integer used as a bit set, as in the
-verifier. The in-treatment space is handled as one clinical bit set per
-*situation* (a current level and the progress facts' cells), because the
-mechanism of :class:`~levelcare._semantics.Placement` reads the progress facts
-as fixed values there and the clinical facts as bit sets. Every count is
-exact: it is the number of cells in the union of both rule bases' cells.
+The space is the verifier's (``_space``): facts and conditions are boolean
+functions held in binary decision diagrams. For each rule base, where each
+decision (level, transition, emergency) is made comes from the placement
+mechanism (``_thresholds.outcomes``); the region of one change is the
+conjunction of the old decision's diagram and the new one's. Nothing is
+enumerated, so there is no ceiling on the space: the cost follows the structure
+of the rules, and every count is exact, a Python integer of any size.
 
 Each change (old outcome, new outcome) is described by a cover of its region
-with *cubes*: one set of cells per fact. The cover is greedy: from the first
-combination not yet covered, each fact's set is widened, one value at a time,
-for as long as the whole cube stays inside the change, so every cube is
+with *cubes*: one set of cells per fact. The cover is greedy: from the
+lowest combination not yet covered, each fact's set is widened, one value at a
+time, for as long as the whole cube stays inside the change, so every cube is
 maximal and together they cover the change exactly (cubes may overlap).
 """
 
 from __future__ import annotations
 
-import itertools
-import json
-import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -36,28 +34,44 @@ import attrs
 from .._engine import Engine, _batch
 from .._model import Transition
 from .._rulebase import RuleBase, load
-from .._rulebase import _conditions as cond
 from .._rulebase._vocabulary import CURRENT_LEVEL, Fact, shorten
 from .._semantics import Placement
-from ..exceptions import AssessmentProblem, InvalidAssessment, RuleBaseError
+from .._semantics._mdd import integer_cuts
+from ..exceptions import AssessmentProblem, InvalidAssessment, LevelCareError, RuleBaseError
+from ._space import Clock, Node, OutOfTime, Space
+from ._thresholds import outcomes
 
-__all__ = ["DiffError", "Outcome", "RuleBaseDiff", "diff", "diff_command"]
+__all__ = ["DiffError", "DiffUnfinished", "Outcome", "RuleBaseDiff", "diff", "population"]
 
-#: Above this many clinical combinations, or situations in treatment, the diff refuses.
-MAX_COMBINATIONS = 4_000_000
-MAX_SITUATIONS = 200_000
+#: The time budget of ``levelcare diff`` and :func:`diff` when none is given, in seconds.
+DEFAULT_BUDGET = 600.0
 #: How many example line numbers the population table keeps per row.
 EXAMPLE_LINES = 5
 #: How many conditions the text report prints per change (the JSON has them all).
 SHOWN_CONDITIONS = 12
 
 
-class DiffError(Exception):
+class DiffError(LevelCareError):
     """Two rule bases that cannot be compared; every problem is listed."""
 
     def __init__(self, problems: Sequence[str]) -> None:
         self.problems = tuple(problems)
         super().__init__("; ".join(self.problems))
+
+
+class DiffUnfinished(LevelCareError):
+    """The diff was not finished within its time budget: nothing is known about the difference.
+
+    Attributes:
+        budget: The budget that ran out, in seconds.
+    """
+
+    def __init__(self, budget: float) -> None:
+        self.budget = budget
+        super().__init__(
+            f"not finished within the time budget of {budget:g} s: nothing is known about how the decisions "
+            "differ; allow more time (levelcare diff --budget SECONDS, or diff(..., budget=...))"
+        )
 
 
 @attrs.frozen(order=True)
@@ -187,6 +201,10 @@ class RuleBaseDiff:
     seconds: float = attrs.field(default=0.0, eq=False)
     population: Population | None = None
 
+    def with_population(self, population: Population) -> RuleBaseDiff:
+        """This diff with the impact table of a population of real assessments."""
+        return attrs.evolve(self, population=population)
+
     @property
     def identical(self) -> bool:
         changed = self.admissions.changed or self.in_treatment.changed or self.vocabulary
@@ -246,14 +264,15 @@ def _population_text(population: Population) -> list[str]:
 
 
 class _Space:
-    """The cells of both rule bases' facts, and clinical combinations as bit sets."""
+    """The cells of both rule bases' facts, and the diagrams both are decided over."""
 
-    def __init__(self, old: RuleBase, new: RuleBase) -> None:
+    def __init__(self, old: RuleBase, new: RuleBase, clock: Clock) -> None:
         self.notes: list[str] = []
         problems: list[str] = []
         self.kind: dict[str, str] = {}
         self._high: dict[str, int] = {}
         self.cells: dict[str, tuple[Any, ...]] = {}
+        self._deciding = [Placement(old).deciding_conditions(), Placement(new).deciding_conditions()]
         self.clinical = self._facts(old, new, "clinical", problems)
         progress = self._facts(old, new, "progress", problems)
         self.progress = tuple(n for n in progress if n != CURRENT_LEVEL)
@@ -269,24 +288,16 @@ class _Space:
         self.currents = tuple(common) if self.in_treatment else ()
         if problems:
             raise DiffError(problems)
-        self.stride: dict[str, int] = {}
-        size = 1
-        for name in self.clinical:
-            self.stride[name] = size
-            size *= len(self.cells[name])
-        self.size = size
-        self.full = (1 << size) - 1
-        situations = len(self.currents)
-        for name in self.progress:
-            situations *= len(self.cells[name])
-        if size > MAX_COMBINATIONS or situations > MAX_SITUATIONS:
-            msg = (
-                f"the space is too large to compare exhaustively ({size:,} clinical combinations, "
-                f"{situations:,} in-treatment situations; limits {MAX_COMBINATIONS:,} and {MAX_SITUATIONS:,})"
-            )
-            raise DiffError([msg])
-        self._masks: dict[tuple[str, frozenset[int]], int] = {}
-        self._atoms: dict[tuple[cond.Atom, tuple[tuple[str, Any], ...]], int] = {}
+        self.size = _product(len(self.cells[n]) for n in self.clinical)
+        self.situations = len(self.currents) * _product(len(self.cells[n]) for n in self.progress)
+        # The situation facts come first in a cube's words: "in these situations,
+        # for these clinical facts", which is how a policy change is usually stated.
+        self.treatment_names = (CURRENT_LEVEL, *self.progress, *self.clinical) if self.currents else ()
+        cells: dict[str, Sequence[Any]] = {n: self.cells[n] for n in self.clinical}
+        if self.currents:
+            cells[CURRENT_LEVEL] = self.currents
+            cells.update({n: self.cells[n] for n in self.progress})
+        self.bdd = Space(cells, clock)
 
     def _facts(self, old: RuleBase, new: RuleBase, group: str, problems: list[str]) -> tuple[str, ...]:
         olds = {f.name: f for f in old.vocabulary.group(group)}
@@ -306,17 +317,17 @@ class _Space:
                     )
                     continue
                 self.notes.append(f"{group} fact {name!r} is only in the {side} rule base")
-                self._domain(name, present, present, [old, new])
+                self._domain(name, present, present)
                 continue
             if a.kind != b.kind:
                 problems.append(f"fact {name!r} is {a.kind} in the old rule base and {b.kind} in the new one")
                 continue
-            self._domain(name, a, b, [old, new])
+            self._domain(name, a, b)
             if name in self.cells and not self.cells[name]:
                 problems.append(f"fact {name!r} has no value both rule bases accept")
         return tuple(n for n in names if n in self.cells)
 
-    def _domain(self, name: str, a: Fact, b: Fact, rulebases: list[RuleBase]) -> None:
+    def _domain(self, name: str, a: Fact, b: Fact) -> None:
         self.kind[name] = a.kind
         if a.kind == "integer":
             low = max(a.minimum or 0, b.minimum or 0)
@@ -329,14 +340,8 @@ class _Space:
             if low > high:
                 self.cells[name] = ()
                 return
-            cuts = {low}
-            for rulebase in rulebases:
-                for condition in _level_conditions(rulebase):
-                    for atom in cond.atoms(condition):
-                        if isinstance(atom, cond.RangeAtom) and atom.fact == name:
-                            for start, end in atom.intervals:
-                                cuts.update(c for c in (start, end + 1) if low < c <= high)
-            self.cells[name] = tuple(sorted(cuts))
+            # Cut at every threshold either rule base's mechanism reads.
+            self.cells[name] = integer_cuts(name, low, high, [c for side in self._deciding for c in side])
             self._high[name] = high
             return
         values = tuple(v for v in a.values if any(v == w and type(v) is type(w) for w in b.values))
@@ -353,59 +358,9 @@ class _Space:
             self.notes.append(f"{name}: {'; '.join(detail)}; compared over the values both accept")
         self.cells[name] = values
 
-    # --- bit sets of clinical combinations
-
-    def mask(self, name: str, positions: frozenset[int]) -> int:
-        """The clinical combinations whose cell of ``name`` is one of ``positions``."""
-        key = (name, positions)
-        found = self._masks.get(key)
-        if found is None:
-            stride, radix = self.stride[name], len(self.cells[name])
-            block = sum(((1 << stride) - 1) << (p * stride) for p in positions)
-            period = stride * radix
-            count = self.size // period
-            found = block * (((1 << (period * count)) - 1) // ((1 << period) - 1))
-            self._masks[key] = found
-        return found
-
-    def cube_mask(self, sets: Mapping[str, frozenset[int]]) -> int:
-        result = self.full
-        for name, positions in sets.items():
-            if len(positions) != len(self.cells[name]):
-                result &= self.mask(name, positions)
-        return result
-
-    def evaluate(self, condition: cond.Condition, fixed: Mapping[str, Any]) -> int:
-        """The clinical combinations where ``condition`` holds, the other facts at ``fixed``."""
-        if isinstance(condition, cond.All):
-            result = self.full
-            for item in condition.items:
-                result &= self.evaluate(item, fixed)
-                if not result:
-                    break
-            return result
-        if isinstance(condition, cond.Any_):
-            result = 0
-            for item in condition.items:
-                result |= self.evaluate(item, fixed)
-                if result == self.full:
-                    break
-            return result
-        if isinstance(condition, (cond.ValueAtom, cond.RangeAtom)):
-            if condition.fact in self.stride:
-                key = (condition, ())
-                found = self._atoms.get(key)
-                if found is None:
-                    cells = self.cells[condition.fact]
-                    positions = frozenset(
-                        i for i, v in enumerate(cells) if cond.atom_holds(condition, {condition.fact: v}, {})
-                    )
-                    found = self.mask(condition.fact, positions)
-                    self._atoms[key] = found
-                return found
-            return self.full if cond.atom_holds(condition, fixed, {}) else 0
-        msg = f"condition {condition!r} cannot appear in a level or transition rule"
-        raise AssertionError(msg)  # pragma: no cover - the loader rejects it
+    def value(self, name: str, position: int) -> Any:
+        """The value (an integer's interval start, a current level's id) of a cell of the diagrams."""
+        return self.currents[position] if name == CURRENT_LEVEL else self.cells[name][position]
 
     # --- words
 
@@ -455,77 +410,34 @@ def _value(value: object) -> str:
     return str(value)
 
 
-def _level_conditions(rulebase: RuleBase) -> Iterator[cond.Condition]:
-    yield from (r.when for r in rulebase.criteria)
-    yield from (e.when for e in rulebase.escalations)
-    yield from (e.when for e in rulebase.emergencies)
-    yield from (s.when for r in rulebase.readiness for s in r.signs)
+def _product(sizes: Iterable[int]) -> int:
+    result = 1
+    for size in sizes:
+        result *= size
+    return result
 
 
 # --- deciding a whole space ----------------------------------------------------------------
 
-Regions = dict[tuple[Outcome, Outcome], dict[tuple[int, ...], int]]
+
+def _decisions(rulebase: RuleBase, space: _Space, currents: Sequence[str] | None) -> dict[Outcome, Node]:
+    """Where one rule base makes each decision, for admissions (``currents`` None) or in treatment."""
+    found = outcomes(Placement(rulebase), space.bdd, currents)
+    return {
+        Outcome(level, transition.value, "complete", flag): node for (level, transition, flag), node in found.items()
+    }
 
 
-class _Decider:
-    """One rule base's decisions over the space, as clinical bit sets."""
-
-    def __init__(self, rulebase: RuleBase, space: _Space) -> None:
-        self.rulebase = rulebase
-        self.space = space
-        self.placement = Placement(rulebase)
-        levels = rulebase.levels
-        self.criteria = [self._any(r.when for r in self.placement.criteria_at_least(level)) for level in levels]
-        self.emergency = self._any(e.when for e in rulebase.emergencies)
-
-    def _any(self, conditions: Iterable[cond.Condition], fixed: Mapping[str, Any] | None = None) -> int:
-        result = 0
-        for condition in conditions:
-            result |= self.space.evaluate(condition, fixed or {})
-        return result
-
-    def outcomes(self, current: str | None, fixed: Mapping[str, Any]) -> list[tuple[Outcome, int]]:
-        """Each outcome and the clinical combinations that get it, in one situation."""
-        levels = self.rulebase.levels
-        at_least = list(self.criteria)
-        at_least[0] = self.space.full
-        here = levels[current] if current is not None else None
-        if here is not None:
-            for level in levels[1:]:
-                parts = self.placement.parts(here, level)
-                at_least[level.rank] |= self._any((c for _, c in parts), fixed)
-            # "At least k" for a higher k implies it for every lower one.
-            for rank in range(len(levels) - 2, 0, -1):
-                at_least[rank] |= at_least[rank + 1]
-        found: list[tuple[Outcome, int]] = []
-        for level in levels:
-            above = at_least[level.rank + 1] if level.rank + 1 < len(levels) else 0
-            exactly = at_least[level.rank] & ~above & self.space.full
-            if not exactly:
-                continue
-            if here is None:
-                transition = Transition.ADMIT
-            elif level > here:
-                transition = Transition.STEP_UP
-            elif level < here:
-                transition = Transition.STEP_DOWN
-            else:
-                transition = Transition.CONTINUE
-            for emergency, mask in ((True, exactly & self.emergency), (False, exactly & ~self.emergency)):
-                if mask:
-                    found.append((Outcome(level.id, transition.value, "complete", emergency), mask))
-        return found
-
-
-def _regions(
-    old: _Decider, new: _Decider, current: str | None, fixed: Mapping[str, Any]
-) -> Iterator[tuple[Outcome, Outcome, int]]:
-    news = new.outcomes(current, fixed)
-    for a, mask_a in old.outcomes(current, fixed):
-        for b, mask_b in news:
+def _changes(
+    olds: Mapping[Outcome, Node], news: Mapping[Outcome, Node], space: Space
+) -> Iterator[tuple[Outcome, Outcome, Node]]:
+    """Each (old, new) pair of different decisions, and where it happens, in order."""
+    for a in sorted(olds):
+        for b in sorted(news):
             if a != b:
-                both = mask_a & mask_b
-                if both:
+                space.clock.tick()
+                both = olds[a] & news[b]
+                if both != space.false:
                     yield a, b, both
 
 
@@ -533,92 +445,65 @@ def _regions(
 
 
 class _Cover:
-    """Greedy cover of one change: situations (current level, progress cells) x clinical bit sets."""
+    """Greedy cover of one change's region by cubes over ``names`` (situation facts first)."""
 
-    def __init__(
-        self,
-        space: _Space,
-        situation_facts: Sequence[str],
-        domains: Sequence[int],
-        region: Mapping[tuple[int, ...], int],
-    ) -> None:
+    def __init__(self, space: _Space, names: Sequence[str], region: Node) -> None:
         self.space = space
-        self.names = tuple(situation_facts)
-        self.domains = tuple(domains)
-        self.region = dict(region)
+        self.bdd = space.bdd
+        self.names = tuple(names)
+        self.region = region
+        self.outside = ~region & self.bdd.domain(self.names)
+        # Seeds are the lowest combinations left, the situation facts counting
+        # most, then the clinical facts from the last to the first.
+        situation = [n for n in self.names if n not in space.clinical]
+        self.seed_order = (*situation, *reversed([n for n in self.names if n in space.clinical]))
 
     def cubes(self) -> list[Cube]:
-        uncovered = dict(self.region)
-        grown: list[tuple[Cube, list[tuple[int, ...]], int]] = []
-        for situation in sorted(self.region):
-            while uncovered.get(situation):
-                rest = uncovered[situation]
-                seed = (rest & -rest).bit_length() - 1
-                grown.append(self._grow(situation, seed, uncovered))
+        bdd = self.bdd
+        uncovered = self.region & bdd.domain(self.names)
+        grown: list[tuple[Cube, Node]] = []
+        while uncovered != bdd.false:
+            bdd.clock.tick()
+            seed = bdd.lowest(uncovered, self.seed_order)
+            cube, node = self._grow(seed)
+            grown.append((cube, node))
+            uncovered &= ~node
         # A later cube can cover an earlier one together with the rest: drop such
         # cubes, last first, so the cover stays exact with fewer conditions.
         kept = list(range(len(grown)))
         for index in reversed(range(len(grown))):
-            _, situations, mask = grown[index]
-            others = [grown[i] for i in kept if i != index]
-            if all(mask & ~_union(others, s) == 0 for s in situations):
+            bdd.clock.tick()
+            others = bdd.false
+            for i in kept:
+                if i != index:
+                    others |= grown[i][1]
+            if grown[index][1] & ~others == bdd.false:
                 kept.remove(index)
         return [grown[i][0] for i in kept]
 
-    def _grow(
-        self, situation: tuple[int, ...], seed: int, uncovered: dict[tuple[int, ...], int]
-    ) -> tuple[Cube, list[tuple[int, ...]], int]:
-        space, region = self.space, self.region
-        clinical = {name: frozenset({(seed // space.stride[name]) % len(space.cells[name])}) for name in space.clinical}
-        where = [frozenset({p}) for p in situation]
-
-        def situations(sets: Sequence[frozenset[int]]) -> Iterator[tuple[int, ...]]:
-            return itertools.product(*(sorted(s) for s in sets))
-
-        # The situation facts first: a cube then reads "in these situations, for
-        # these clinical facts", which is how a policy change is usually stated.
-        cube = space.cube_mask(clinical)
-        for index, domain in enumerate(self.domains):
-            for value in _widening(next(iter(where[index])), domain):
-                trial = list(where)
-                trial[index] = frozenset({value})
-                if all(cube & ~region.get(s, 0) == 0 for s in situations(trial)):
-                    where[index] = where[index] | {value}
-        inside = space.full
-        for s in situations(where):
-            inside &= region.get(s, 0)
-        for name in space.clinical:
-            others = space.cube_mask({n: p for n, p in clinical.items() if n != name})
-            for value in _widening(next(iter(clinical[name])), len(space.cells[name])):
-                slab = others & space.mask(name, frozenset({value}))
-                if slab & ~inside == 0:
-                    clinical[name] = clinical[name] | {value}
-        cube = space.cube_mask(clinical)
-        members = list(situations(where))
-        for s in members:
-            uncovered[s] = uncovered.get(s, 0) & ~cube
+    def _grow(self, seed: Mapping[str, int]) -> tuple[Cube, Node]:
+        """The cube grown from one combination: each fact in turn widened, nearest values first."""
+        bdd, names = self.bdd, self.names
+        sets = {name: {seed[name]} for name in names}
+        # The facts after the one being widened still hold their seed's cell.
+        after: list[Node] = [bdd.true] * (len(names) + 1)
+        for index in reversed(range(len(names))):
+            after[index] = after[index + 1] & bdd.cell(names[index], seed[names[index]])
+        before = bdd.true
+        for index, name in enumerate(names):
+            others = before & after[index + 1]
+            for value in _widening(seed[name], len(bdd.cells[name])):
+                bdd.clock.tick()
+                if others & bdd.cell(name, value) & self.outside == bdd.false:
+                    sets[name].add(value)
+            before &= bdd.cube({name: sets[name]})
         facts: list[tuple[str, tuple[Any, ...]]] = []
-        for index, name in enumerate(self.names):
-            if len(where[index]) != self.domains[index]:
-                facts.append((name, tuple(self._situation_value(index, p) for p in sorted(where[index]))))
-        for name in space.clinical:
-            if len(clinical[name]) != len(space.cells[name]):
-                facts.append((name, tuple(space.cells[name][p] for p in sorted(clinical[name]))))
-        return Cube(tuple(facts), cube.bit_count() * len(members)), members, cube
-
-    def _situation_value(self, index: int, position: int) -> Any:
-        name = self.names[index]
-        if name == CURRENT_LEVEL:
-            return self.space.currents[position]
-        return self.space.cells[name][position]
-
-
-def _union(cubes: Iterable[tuple[Cube, list[tuple[int, ...]], int]], situation: tuple[int, ...]) -> int:
-    found = 0
-    for _, situations, mask in cubes:
-        if situation in situations:
-            found |= mask
-    return found
+        count = 1
+        for name in names:
+            count *= len(sets[name])
+            if len(sets[name]) != len(bdd.cells[name]):
+                facts.append((name, tuple(self.space.value(name, p) for p in sorted(sets[name]))))
+        return Cube(tuple(facts), count), before
 
 
 def _widening(start: int, size: int) -> list[int]:
@@ -636,20 +521,23 @@ def _load(location: str, side: str) -> RuleBase:
         raise DiffError([f"{side} rule base ({shorten(location)}): {p}" for p in error.problems]) from None
 
 
-def diff(old: str | Path, new: str | Path) -> RuleBaseDiff:
+def diff(old: str | Path, new: str | Path, *, budget: float | None = DEFAULT_BUDGET) -> RuleBaseDiff:
     """Compare two rule bases over every complete assessment.
 
     Args:
         old: The folder of the rule base in use.
         new: The folder of the proposed rule base.
+        budget: Seconds the comparison may take (checked between its steps, so
+            one step can run over); ``None`` for no limit.
 
     Returns:
         Every change of decision, admissions and in treatment, with exact counts.
 
     Raises:
         DiffError: a rule base does not load, or the two cannot be compared.
+        DiffUnfinished: the comparison was not finished within ``budget``.
     """
-    started = time.perf_counter()
+    clock = Clock(budget)
     problems: list[str] = []
     rulebases: list[RuleBase] = []
     for location, side in ((old, "old"), (new, "new")):
@@ -660,36 +548,26 @@ def diff(old: str | Path, new: str | Path) -> RuleBaseDiff:
     if problems:
         raise DiffError(problems)
     old_rb, new_rb = rulebases
-    space = _Space(old_rb, new_rb)
-    deciders = _Decider(old_rb, space), _Decider(new_rb, space)
-
-    admissions: Regions = {}
-    for a, b, mask in _regions(*deciders, None, {}):
-        admissions.setdefault((a, b), {})[()] = mask
-    admission_part = _part(space, admissions, [], [], space.size)
-
-    treatment: Regions = {}
-    names = [CURRENT_LEVEL, *space.progress] if space.currents else []
-    domains = [len(space.currents)] + [len(space.cells[n]) for n in space.progress] if space.currents else []
-    for situation in itertools.product(*(range(d) for d in domains)) if domains else ():
-        current = space.currents[situation[0]]
-        fixed = {name: space.cells[name][p] for name, p in zip(space.progress, situation[1:], strict=True)}
-        for a, b, mask in _regions(*deciders, current, fixed):
-            treatment.setdefault((a, b), {})[situation] = mask
-    situations = 1
-    for d in domains:
-        situations *= d
-    treatment_part = _part(space, treatment, names, domains, space.size * situations if domains else 0)
+    try:
+        space = _Space(old_rb, new_rb, clock)
+        admissions = _part(space, old_rb, new_rb, None, space.clinical, space.size)
+        if space.currents:
+            names, size = space.treatment_names, space.size * space.situations
+            treatment = _part(space, old_rb, new_rb, space.currents, names, size)
+        else:
+            treatment = Part(0, ())
+    except OutOfTime:
+        raise DiffUnfinished(clock.budget or 0.0) from None
     return RuleBaseDiff(
         old=str(old),
         new=str(new),
         old_name=_name(old_rb),
         new_name=_name(new_rb),
         vocabulary=tuple(space.notes),
-        admissions=admission_part,
-        in_treatment=treatment_part,
+        admissions=admissions,
+        in_treatment=treatment,
         space=space,
-        seconds=time.perf_counter() - started,
+        seconds=clock.elapsed(),
     )
 
 
@@ -698,13 +576,17 @@ def _name(rulebase: RuleBase) -> str:
     return f"{info.name} {info.version}, sha256 {info.sha256}"
 
 
-def _part(space: _Space, regions: Regions, names: Sequence[str], domains: Sequence[int], size: int) -> Part:
-    changes = []
-    for (a, b), region in sorted(regions.items(), key=lambda item: (item[0][0], item[0][1])):
-        count = sum(mask.bit_count() for mask in region.values())
-        cubes = _Cover(space, names, domains, region).cubes()
-        changes.append(Change(a, b, count, tuple(cubes)))
-    return Part(size, tuple(changes))
+def _part(
+    space: _Space, old: RuleBase, new: RuleBase, currents: Sequence[str] | None, names: Sequence[str], size: int
+) -> Part:
+    """Every change over one space (admissions, or in treatment at ``currents``), covered by cubes."""
+    found = []
+    olds, news = _decisions(old, space, currents), _decisions(new, space, currents)
+    for a, b, region in _changes(olds, news, space.bdd):
+        count = space.bdd.count(region, names)
+        cubes = _Cover(space, names, region).cubes()
+        found.append(Change(a, b, count, tuple(cubes)))
+    return Part(size, tuple(found))
 
 
 # --- a population of real assessments --------------------------------------------------------
@@ -783,42 +665,3 @@ def _side_name(outcome: Outcome | None) -> str:
 
 def _problem(message: str) -> AssessmentProblem:
     return AssessmentProblem("", message)
-
-
-# --- the command ---------------------------------------------------------------------------------
-
-EXIT_SAME = 0
-EXIT_DIFFERENT = 1
-EXIT_BAD_INPUT = 2
-
-
-def diff_command(old: str, new: str, population_file: str | None, as_json: bool, out: IO[str], err: IO[str]) -> int:
-    """``levelcare diff OLD NEW [--population FILE] [--json]``.
-
-    Returns:
-        0 when the rule bases decide identically everywhere, 1 when they
-        differ, 2 for input that cannot be compared (every problem is printed).
-    """
-    try:
-        result = diff(old, new)
-    except DiffError as error:
-        for problem in error.problems:
-            print(f"levelcare diff: {problem}", file=err)
-        return EXIT_BAD_INPUT
-    if population_file is not None:
-        try:
-            with open(population_file, "rb") as stream:
-                people = population(old, new, stream, population_file)
-        except OSError as error:
-            print(f"levelcare diff: {population_file}: cannot read the file: {error.strerror or error}", file=err)
-            return EXIT_BAD_INPUT
-        result = attrs.evolve(result, population=people)
-    if as_json:
-        print(json.dumps(result.to_dict(), indent=2, sort_keys=True, ensure_ascii=False), file=out)
-    else:
-        print(result.render(), file=out)
-    if result.population is not None and result.population.invalid:
-        for number, message in result.population.invalid:
-            print(f"levelcare diff: {result.population.source}: line {number}: {message}", file=err)
-        return EXIT_BAD_INPUT
-    return EXIT_SAME if result.identical else EXIT_DIFFERENT

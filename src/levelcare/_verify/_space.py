@@ -47,7 +47,12 @@ class Clock:
 
     def __init__(self, budget: float | None) -> None:
         self.budget = budget
-        self.deadline = None if budget is None else time.monotonic() + budget
+        self.started = time.monotonic()
+        self.deadline = None if budget is None else self.started + budget
+
+    def elapsed(self) -> float:
+        """Seconds since the clock was started."""
+        return time.monotonic() - self.started
 
     def tick(self) -> None:
         """Raise :class:`OutOfTime` once the budget is spent."""
@@ -181,14 +186,79 @@ class Space:
         return found
 
     def count(self, node: Node, names: Sequence[str]) -> int:
-        """How many combinations of the cells of ``names`` lie in ``node`` (a function of them only)."""
-        width = sum(len(self.bits[n]) for n in names)
+        """How many combinations of the cells of ``names`` lie in ``node`` (a function of them only).
+
+        The count is exact at any size: it is computed on the diagram's nodes
+        with Python integers, where ``dd``'s own count gives a float under CUDD.
+        """
         node &= self.domain(names)
         if node == self.false:
             return 0
-        counted: float = self.bdd.count(node, nvars=width)
-        return round(counted)
+        variables = [bit for name in names for bit in self.bits[name]]
+        # Diagrams may have been reordered: number the variables by their level.
+        order = {level: index for index, level in enumerate(sorted(self.bdd.level_of_var(v) for v in variables))}
+        return _models(node, order, self.true)
+
+    def cube(self, sets: Mapping[str, Iterable[int]]) -> Node:
+        """The combinations where each named fact lies in one of its listed cells (only codes that are cells)."""
+        result = self.true
+        for name, positions in sets.items():
+            chosen = set(positions)
+            if len(chosen) == len(self.cells[name]):
+                result &= self.valid[name]
+            else:
+                result &= self._or(self.cell(name, p) for p in sorted(chosen))
+        return result
 
     def values(self, cells: Mapping[str, int]) -> dict[str, Any]:
         """Fact values for a combination of cells (an integer's cell gives its interval's start)."""
         return {name: self.cells[name][position] for name, position in cells.items()}
+
+
+def _models(node: Node, order: Mapping[int, int], true: Node) -> int:
+    """The satisfying assignments of ``node`` over the variables whose levels ``order`` numbers.
+
+    Complemented edges are followed as ``dd`` exposes them: a negated node stands
+    for the complement of its regular node, whose children are ``low`` and
+    ``high``. An explicit stack keeps deep diagrams clear of the recursion limit.
+    """
+    width = len(order)
+
+    def index(u: Node) -> int:
+        return width if u.var is None else order[u.level]
+
+    regular: dict[int, int] = {}  # models of a regular node, over the variables from its own index on
+
+    def known(u: Node) -> int | None:
+        """Models of ``u`` over the variables from its index on, when already known."""
+        if u.var is None:
+            return 1 if u == true else 0
+        base = ~u if u.negated else u
+        found = regular.get(int(base))
+        if found is None:
+            return None
+        return (1 << (width - index(u))) - found if u.negated else found
+
+    stack = [node]
+    while stack:
+        u = stack[-1]
+        if known(u) is not None:
+            stack.pop()
+            continue
+        base = ~u if u.negated else u
+        children = (base.low, base.high)
+        pending = [c for c in children if known(c) is None]
+        if pending:
+            stack.extend(pending)
+            continue
+        here = index(base)
+        total = 0
+        for child in children:
+            counted = known(child)
+            assert counted is not None
+            total += counted << (index(child) - here - 1)
+        regular[int(base)] = total
+        stack.pop()
+    result = known(node)
+    assert result is not None
+    return result << index(node)

@@ -8,19 +8,75 @@ progress facts (see ``_space``); every check reads these diagrams.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
-from .._model import Level
+from .._model import Level, Transition
 from .._rulebase import RuleBase
 from .._rulebase._vocabulary import CURRENT_LEVEL, Vocabulary
 from .._semantics import Analysis, Placement
 from ._space import Clock, Node, Space
 
+#: One decision as the verifier and the diff tell them apart: level id, transition, emergency.
+Outcome = tuple[str, Transition, bool]
+
+
+def exact_levels(placement: Placement, space: Space, current: Level | None) -> list[Node]:
+    """``found[k]``: where the final level is level ``k``, for an admission or at ``current``.
+
+    Level ``k`` is the highest whose threshold (:meth:`Placement.at_least`)
+    holds; the lowest level is decided everywhere a fallback rule exists.
+    """
+    levels = placement.levels
+    thresholds = [space.true if placement.fallback is not None else space.encode(placement.at_least(None, levels[0]))]
+    thresholds += [space.encode(placement.at_least(current, level)) for level in levels[1:]]
+    found: list[Node] = [space.false] * len(levels)
+    above = space.false
+    for rank in reversed(range(len(levels))):
+        space.clock.tick()
+        found[rank] = thresholds[rank] & ~above
+        above |= thresholds[rank]
+    return found
+
+
+def outcomes(placement: Placement, space: Space, currents: Sequence[str] | None) -> dict[Outcome, Node]:
+    """Where each decision (level, transition, emergency) is made, as diagrams over ``space``.
+
+    Args:
+        placement: One rule base's mechanism.
+        space: Holds the facts the mechanism reads and, for ``currents``, the
+            fact :data:`CURRENT_LEVEL` whose cell ``i`` is level ``currents[i]``.
+        currents: ``None`` for admissions; else the ids of the current levels
+            to decide for (each one of the rule base's levels).
+
+    Returns:
+        Only the decisions some combination gets.
+    """
+    levels = placement.levels
+    emergency = space.false
+    for item in placement.rulebase.emergencies:
+        emergency |= space.encode(item.when)
+    found: dict[Outcome, Node] = {}
+    situations: list[tuple[Level | None, Node]]
+    if currents is None:
+        situations = [(None, space.true)]
+    else:
+        situations = [(levels[c], space.cell(CURRENT_LEVEL, i)) for i, c in enumerate(currents)]
+    for current, where in situations:
+        for level, exact in zip(levels, exact_levels(placement, space, current), strict=True):
+            transition = placement.transition(level, current)
+            for flag, node in ((True, emergency), (False, ~emergency)):
+                space.clock.tick()
+                here = exact & node & where
+                if here != space.false:
+                    key = (level.id, transition, flag)
+                    found[key] = found.get(key, space.false) | here
+    return found
+
 
 class Thresholds:
-    """"The level is at least k" for one rule base, for admissions and each current level.
+    """The thresholds "the level is at least k" of one rule base, for admissions and each current level.
 
     Args:
         rulebase: The rule base.
