@@ -12,6 +12,8 @@ import asyncio
 import contextlib
 import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -511,3 +513,50 @@ def test_idle_silent_and_trickling_connections_are_closed(engine: Engine) -> Non
 def test_configured_limits_must_be_positive() -> None:
     with pytest.raises(LevelCareError, match="max_body_bytes: expected a positive number, got 0; body_timeout"):
         cdshooks.ServiceConfig(public_url="http://127.0.0.1:1", auth=False, max_body_bytes=0, body_timeout=-1)
+
+
+# --- levelcare serve --------------------------------------------------------------------------
+
+
+def test_serve_options_name_fhir_servers_for_everyone_or_one_issuer() -> None:
+    from levelcare import _cli
+
+    args = _cli.build_parser().parse_args(
+        [
+            "serve",
+            "--fhir-server",
+            "https://fhir.test/r4",
+            "--fhir-server",
+            "https://ehr.test/cds=https://ehr.test/fhir",
+            "--fhir-server",
+            "https://ehr.test/cds=https://ehr.test/fhir2",
+            "--max-body-bytes",
+            "1000",
+            "--header-timeout",
+            "3",
+        ]
+    )
+    edge = _cli._serve_edge(args)
+    assert edge["fhir_servers"] == ("https://fhir.test/r4",)
+    assert edge["issuer_fhir_servers"] == {"https://ehr.test/cds": ("https://ehr.test/fhir", "https://ehr.test/fhir2")}
+    assert (edge["max_body_bytes"], edge["header_timeout"], edge["max_token_bytes"]) == (1000, 3.0, 16_384)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--fhir-server", "http://ehr.test/fhir"], "fhir_servers: 'http://ehr.test/fhir': use https"),
+        (["--fhir-server", "https://u@ehr.test/fhir"], "fhir_servers: 'https://u@ehr.test/fhir': the URL has user"),
+        (["--max-body-bytes", "0"], "max_body_bytes: expected a positive number, got 0"),
+    ],
+)
+def test_levelcare_serve_refuses_bad_edge_settings(args: list[str], message: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "levelcare", "serve", "--port", "1", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert f"levelcare: {message}" in done.stderr, done.stderr
