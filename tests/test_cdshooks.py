@@ -303,9 +303,22 @@ def fhir_server(engine: Engine) -> Iterator[tuple[str, list[dict[str, Any]]]]:
 
 
 def test_the_assessment_is_fetched_when_not_prefetched(
-    service: str, engine: Engine, keys: Keys, fhir_server: tuple[str, list[dict[str, Any]]]
+    engine: Engine, fhir_server: tuple[str, list[dict[str, Any]]]
 ) -> None:
+    """From an allowed server only: here a loopback http one, which needs authentication off."""
     server, searches = fhir_server
+
+    def make(base: str) -> Any:
+        allowed = [server, "http://127.0.0.1:9/fhir"]
+        config = cdshooks.ServiceConfig(public_url=base, auth=False, fhir_servers=allowed)
+        return cdshooks.create_app(engine, config)
+
+    with running(make) as service:
+        check_fetches(service, server, searches, engine)
+
+
+def check_fetches(service: str, server: str, searches: list[dict[str, Any]], engine: Engine) -> None:
+    keys = None
     token = {"access_token": "good-token", "token_type": "Bearer", "expires_in": 300, "scope": "patient/*.read"}
     answer = post(service, SERVICE, request(fhirServer=server, fhirAuthorization=token), keys)
     assert only_card(answer)["indicator"] == "info"

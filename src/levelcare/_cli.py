@@ -666,9 +666,66 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         auth=auth,
         sink=cdshooks.JsonLinesSink(args.feedback),
         fhir_version=args.fhir_version,
+        **_serve_edge(args),
     )
     cdshooks.serve(engine, config, host=args.host, port=args.port)
     return EXIT_DECIDED
+
+
+def _serve_edge(args: argparse.Namespace) -> dict[str, Any]:
+    """The ServiceConfig settings of ``serve``'s edge options: FHIR servers and request limits."""
+    everyone: list[str] = []
+    by_issuer: dict[str, tuple[str, ...]] = {}
+    for entry in args.fhir_server or []:
+        # ISS=URL names a server for one issuer; an issuer is itself a URL, so split at the first "=http".
+        cut = min((i for i in (entry.find("=http://"), entry.find("=https://")) if i > 0), default=-1)
+        if cut < 0:
+            everyone.append(entry)
+        else:
+            iss, url = entry[:cut], entry[cut + 1 :]
+            by_issuer[iss] = (*by_issuer.get(iss, ()), url)
+    return {
+        "fhir_servers": tuple(everyone),
+        "issuer_fhir_servers": by_issuer,
+        "fetch_timeout": args.fetch_timeout,
+        "max_fetch_bytes": args.max_fetch_bytes,
+        "max_body_bytes": args.max_body_bytes,
+        "body_timeout": args.body_timeout,
+        "header_timeout": args.header_timeout,
+        "keep_alive_timeout": args.keep_alive_timeout,
+        "max_header_bytes": args.max_header_bytes,
+        "max_token_bytes": args.max_token_bytes,
+        "max_connections": args.max_connections,
+    }
+
+
+def _add_serve_edge(serve: argparse.ArgumentParser) -> None:
+    edge = serve.add_argument_group("FHIR servers and request limits")
+    edge.add_argument(
+        "--fhir-server",
+        action="append",
+        metavar="[ISS=]URL",
+        help="a FHIR server base URL the service may fetch the assessment from (repeatable); ISS=URL allows it "
+        "only for requests whose JWT issuer is ISS. No other server is ever contacted. https only, unless "
+        "authentication is off and the server is on a loopback address",
+    )
+    edge.add_argument("--fetch-timeout", type=float, default=10.0, metavar="S", help="seconds for a fetch (10)")
+    edge.add_argument(
+        "--max-fetch-bytes", type=int, default=5_000_000, metavar="N", help="largest FHIR answer read (5000000)"
+    )
+    edge.add_argument("--max-body-bytes", type=int, default=2_000_000, metavar="N", help="largest body (2000000)")
+    edge.add_argument("--body-timeout", type=float, default=10.0, metavar="S", help="seconds for a body (10)")
+    edge.add_argument("--header-timeout", type=float, default=10.0, metavar="S", help="seconds for a head (10)")
+    edge.add_argument(
+        "--keep-alive-timeout", type=float, default=5.0, metavar="S", help="seconds an idle connection stays (5)"
+    )
+    edge.add_argument(
+        "--max-header-bytes", type=int, default=131_072, metavar="N", help="largest request head (131072)"
+    )
+    edge.add_argument(
+        "--max-token-bytes", type=int, default=16_384, metavar="N", help="largest Authorization header (16384)"
+    )
+    edge.add_argument("--max-connections", type=int, default=512, metavar="N", help="connections at once (512)")
 
 
 def _add_serve(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -691,6 +748,7 @@ def _add_serve(commands: Any, common: argparse.ArgumentParser) -> None:
         "--feedback", default="levelcare-feedback.jsonl", metavar="FILE", help="JSON Lines file for feedback"
     )
     serve.add_argument("--fhir-version", choices=["R5", "R4"], default="R5", help="FHIR version of returned resources")
+    _add_serve_edge(serve)
     serve.set_defaults(run=_cmd_serve)
 
 

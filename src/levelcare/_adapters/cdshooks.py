@@ -32,12 +32,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import attrs
-import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -46,7 +47,7 @@ from .._model import Decision, Level
 from .._rulebase import RuleBase
 from .._text import shorten, type_name
 from ..exceptions import InvalidAssessment, InvalidOverride, LevelCareError
-from . import _fhir
+from . import _fhir, _fhirclient, _limits
 from ._overrides import REASON_SYSTEM, REASONS, PlacementOverride, facts_digest, reason_codings
 
 __all__ = [
@@ -71,7 +72,6 @@ RECEIVED_LEVEL_EXTENSION = "org.levelcare.received-level"
 ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512")
 _SUMMARY_LIMIT = 139
 _CARD_MEMORY = 10_000
-_MAX_BODY = 2_000_000
 
 
 class FeedbackSink(Protocol):
@@ -149,7 +149,25 @@ class ServiceConfig:
             use; ``levelcare serve`` refuses to without auth on any other host.
         sink: Where feedback records go.
         fhir_version: The FHIR version of the resources returned (``"R5"`` or ``"R4"``).
-        fetch_timeout: Seconds to wait for the client's FHIR server when fetching.
+        fetch_timeout: Seconds the whole fetch from a client's FHIR server may take
+            (connecting, sending and reading the answer).
+        fhir_servers: Base URLs of the FHIR servers the service may fetch from for any
+            client; a request naming another ``fhirServer`` gets 412 and nothing is
+            contacted. ``https`` only, unless authentication is off and the server is
+            on a loopback address.
+        issuer_fhir_servers: For a JWT issuer, base URLs only its clients may name.
+        max_fetch_bytes: The largest answer read from a FHIR server.
+        max_body_bytes: The largest request body; a larger one gets 413 before it
+            is read whole.
+        body_timeout: Seconds a request body may take to arrive (408 after that).
+        header_timeout: Seconds a request head may take to arrive (408 after that;
+            under ``serve``).
+        keep_alive_timeout: Seconds an idle keep-alive connection stays open (under
+            ``serve``: uvicorn's ``timeout_keep_alive``).
+        max_header_bytes: The largest request line and headers (431 beyond).
+        max_token_bytes: The largest ``Authorization`` header (401 beyond).
+        max_connections: Connections served at once under ``serve``; more get 503
+            (uvicorn's ``limit_concurrency``).
     """
 
     public_url: str
@@ -158,8 +176,20 @@ class ServiceConfig:
     sink: FeedbackSink = attrs.field(factory=lambda: JsonLinesSink("levelcare-feedback.jsonl"))
     fhir_version: str = "R5"
     fetch_timeout: float = 10.0
+    # The service's edge: which FHIR servers it contacts, and what a request may hold.
+    fhir_servers: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    issuer_fhir_servers: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict)
+    max_fetch_bytes: int = 5_000_000
+    max_body_bytes: int = 2_000_000
+    body_timeout: float = 10.0
+    header_timeout: float = 10.0
+    keep_alive_timeout: float = 5.0
+    max_header_bytes: int = 131_072
+    max_token_bytes: int = 16_384
+    max_connections: int = 512
 
     def __attrs_post_init__(self) -> None:
+        self._check_edge()
         if self.auth and not self.issuers:
             msg = "authentication is on but no issuer is configured: give each accepted iss and its public keys"
             raise LevelCareError(msg)
@@ -167,15 +197,38 @@ class ServiceConfig:
             msg = f"fhir_version: expected one of {', '.join(_fhir.VERSIONS)}, got {shorten(self.fhir_version)}"
             raise LevelCareError(msg)
 
+    def _check_edge(self) -> None:
+        problems = [
+            f"{name}: expected a positive number, got {shorten(value)}"
+            for name, value in (
+                ("fetch_timeout", self.fetch_timeout),
+                ("max_fetch_bytes", self.max_fetch_bytes),
+                ("max_body_bytes", self.max_body_bytes),
+                ("body_timeout", self.body_timeout),
+                ("header_timeout", self.header_timeout),
+                ("keep_alive_timeout", self.keep_alive_timeout),
+                ("max_header_bytes", self.max_header_bytes),
+                ("max_token_bytes", self.max_token_bytes),
+                ("max_connections", self.max_connections),
+            )
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0
+        ]
+        if problems:
+            raise LevelCareError("; ".join(problems))
+        self.fhir_allow_list()
 
-class _Failure(Exception):
+    def fhir_allow_list(self) -> _fhirclient.AllowList:
+        """The FHIR servers the service may contact, checked.
+
+        Raises:
+            LevelCareError: a URL is not a plain base URL, or is ``http`` where only
+                ``https`` is allowed.
+        """
+        return _fhirclient.AllowList.build(self.fhir_servers, self.issuer_fhir_servers, auth=self.auth)
+
+
+class _Failure(_limits.Refused):
     """A request that gets an error status and an OperationOutcome."""
-
-    def __init__(self, status: int, code: str, problems: Sequence[str]) -> None:
-        self.status = status
-        self.code = code
-        self.problems = tuple(problems)
-        super().__init__("; ".join(problems))
 
 
 def operation_outcome(code: str, problems: Sequence[str]) -> dict[str, Any]:
@@ -185,8 +238,11 @@ def operation_outcome(code: str, problems: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def _failure_response(failure: _Failure) -> Response:
-    headers = {"WWW-Authenticate": "Bearer"} if failure.status == 401 else None
+def _failure_response(failure: _limits.Refused) -> Response:
+    headers = {"WWW-Authenticate": "Bearer"} if failure.status == 401 else {}
+    if failure.close:
+        # The rest of the request was never read: this connection cannot carry another.
+        headers["Connection"] = "close"
     body = operation_outcome(failure.code, failure.problems)
     return JSONResponse(body, status_code=failure.status, headers=headers, media_type="application/fhir+json")
 
@@ -205,6 +261,7 @@ class _Service:
         self.config = config
         self.cards: collections.OrderedDict[str, _IssuedCard] = collections.OrderedDict()
         self.cards_lock = threading.Lock()
+        self.fhir_servers = config.fhir_allow_list()
 
     # --- authentication ----------------------------------------------------------------
 
@@ -281,7 +338,7 @@ class _Service:
 
     # --- the hook ----------------------------------------------------------------------
 
-    async def call(self, body: Mapping[str, Any]) -> dict[str, Any]:
+    async def call(self, body: Mapping[str, Any], *, issuer: str | None = None) -> dict[str, Any]:
         problems: list[str] = []
         if body.get("hook") != "patient-view":
             problems.append(f"hook: expected 'patient-view', got {shorten(body.get('hook'))}")
@@ -299,11 +356,17 @@ class _Service:
             raise _Failure(400, "invalid", problems)
         data = (prefetch or {}).get(PREFETCH_KEY)
         if data is None:
-            data = await self.fetch(body, str(patient))
+            data = await self.fetch(body, str(patient), issuer=issuer)
         response = self.latest(data, str(patient))
         return {"cards": [self.card(response, str(patient), str(instance))]}
 
-    async def fetch(self, body: Mapping[str, Any], patient: str) -> Any:
+    async def fetch(self, body: Mapping[str, Any], patient: str, *, issuer: str | None = None) -> Any:
+        """The assessment search on the request's ``fhirServer``, if the operator allows that server.
+
+        Raises:
+            _Failure: 412 when there is nothing to fetch with, the server is not
+                allowed (then nothing is contacted), or the fetch fails.
+        """
         server = body.get("fhirServer")
         auth = body.get("fhirAuthorization")
         token = auth.get("access_token") if isinstance(auth, Mapping) else None
@@ -319,19 +382,18 @@ class _Service:
             "_sort": "-authored",
             "_count": "1",
         }
-        headers = {"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"}
         try:
-            async with httpx.AsyncClient(timeout=self.config.fetch_timeout) as client:
-                answer = await client.get(server.rstrip("/") + "/QuestionnaireResponse", params=params, headers=headers)
-            if answer.status_code != 200:
-                raise _Failure(
-                    412, "not-found", [f"the FHIR server answered {answer.status_code} to the assessment search"]
-                )
-            return answer.json()
-        except (httpx.HTTPError, ValueError) as error:
-            raise _Failure(
-                412, "not-found", [f"the assessment could not be fetched ({type(error).__name__})"]
-            ) from None
+            base = self.fhir_servers.allowed(server, issuer)
+            return await _fhirclient.search(
+                base,
+                "QuestionnaireResponse",
+                params,
+                token,
+                timeout=self.config.fetch_timeout,
+                max_bytes=self.config.max_fetch_bytes,
+            )
+        except _fhirclient.FetchFailed as error:
+            raise _Failure(412, "not-found", [str(error)]) from None
 
     def latest(self, data: Any, patient: str) -> Mapping[str, Any]:
         """The newest assessment in a prefetched (or fetched) resource or Bundle."""
@@ -584,21 +646,36 @@ def _detail(decision: Decision, rulebase: RuleBase) -> str:
 # --- the application ------------------------------------------------------------------
 
 
-async def _json_body(request: Request) -> Mapping[str, Any]:
-    declared = request.headers.get("content-length", "")
-    # Refuse an announced oversized body before reading it into memory.
-    if declared.isdigit() and int(declared) > _MAX_BODY:
-        raise _Failure(413, "too-long", [f"the request body is over {_MAX_BODY} bytes"])
-    raw = await request.body()
-    if len(raw) > _MAX_BODY:
-        raise _Failure(413, "too-long", [f"the request body is over {_MAX_BODY} bytes"])
+async def _json_body(request: Request, config: ServiceConfig) -> Mapping[str, Any]:
+    raw = await _limits.read_body(request, max_bytes=config.max_body_bytes, timeout=config.body_timeout)
+    return _limits.json_object(raw)
+
+
+def _token_issuer(request: Request) -> str | None:
+    """The ``iss`` of the request's bearer token, read once the token has been verified."""
+    _, _, token = request.headers.get("authorization", "").partition(" ")
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise _Failure(400, "structure", ["the request body is not JSON"]) from None
-    if not isinstance(body, Mapping):
-        raise _Failure(400, "structure", [f"the request body must be a JSON object, got {type_name(body)}"])
-    return body
+        issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
+    except jwt.InvalidTokenError:
+        return None
+    return issuer if isinstance(issuer, str) else None
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    """An OperationOutcome for Starlette's own answers: an unknown path (404) or method (405)."""
+    status = getattr(error, "status_code", 500)
+    headers = dict(getattr(error, "headers", None) or {})
+    if status == 405:
+        allowed = ", ".join(sorted(headers.get("Allow", "").split(", ")))
+        problem = f"{shorten(request.method)} is not allowed on {shorten(request.url.path)}; use {allowed}"
+        failure = _Failure(405, "not-supported", [problem])
+    elif status == 404:
+        failure = _Failure(404, "not-found", [f"no endpoint {shorten(request.url.path)}; see GET /cds-services"])
+    else:
+        failure = _Failure(status, "processing", [f"the request was refused ({status})"])
+    response = _failure_response(failure)
+    response.headers.update(headers)
+    return response
 
 
 def _guarded(name: str, handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
@@ -607,7 +684,7 @@ def _guarded(name: str, handler: Callable[[Request], Awaitable[Response]]) -> Ca
     async def run(request: Request) -> Response:
         try:
             response = await handler(request)
-        except _Failure as failure:
+        except _limits.Refused as failure:
             logger.info("%s: %d %s", name, failure.status, failure.code)
             return _failure_response(failure)
         except Exception as error:  # noqa: BLE001 - the service must answer, and never with no cards
@@ -640,7 +717,8 @@ def create_app(engine: Any, config: ServiceConfig) -> Starlette:
     async def call(request: Request) -> Response:
         known(request)
         service.authorise(request)
-        answer = await service.call(await _json_body(request))
+        body = await _json_body(request, config)
+        answer = await service.call(body, issuer=_token_issuer(request) if config.auth else None)
         actions = []
         for card in answer["cards"]:
             guidance = card.pop("_guidance", None)
@@ -657,7 +735,7 @@ def create_app(engine: Any, config: ServiceConfig) -> Starlette:
     async def feedback(request: Request) -> Response:
         known(request)
         service.authorise(request)
-        records = service.feedback(await _json_body(request))
+        records = service.feedback(await _json_body(request, config))
         for record in records:
             config.sink.write(record)
         return JSONResponse({"stored": len(records)})
@@ -667,7 +745,27 @@ def create_app(engine: Any, config: ServiceConfig) -> Starlette:
         Route("/cds-services/{service}", _guarded("service", call), methods=["POST"]),
         Route("/cds-services/{service}/feedback", _guarded("feedback", feedback), methods=["POST"]),
     ]
-    return Starlette(routes=routes)
+    limits = Middleware(
+        _limits.HeaderLimits, max_header_bytes=config.max_header_bytes, max_token_bytes=config.max_token_bytes
+    )
+    return Starlette(routes=routes, middleware=[limits], exception_handlers={HTTPException: _http_error})
+
+
+def uvicorn_options(config: ServiceConfig) -> dict[str, Any]:
+    """The uvicorn settings that enforce ``config``'s limits on connections and request heads.
+
+    uvicorn's h11 protocol is used (its buffer limit is ``max_header_bytes``), with a
+    deadline on each request head; idle keep-alive connections close after
+    ``keep_alive_timeout``; over ``max_connections`` connections get 503.
+    """
+    return {
+        "http": _limits.protocol_class(max_header_bytes=config.max_header_bytes, header_timeout=config.header_timeout),
+        "h11_max_incomplete_event_size": config.max_header_bytes,
+        "timeout_keep_alive": config.keep_alive_timeout,
+        "limit_concurrency": config.max_connections,
+        "ws": "none",
+        "lifespan": "off",
+    }
 
 
 def serve(engine: Any, config: ServiceConfig, *, host: str, port: int) -> None:  # pragma: no cover - runs until stopped
@@ -686,6 +784,5 @@ def serve(engine: Any, config: ServiceConfig, *, host: str, port: int) -> None: 
         port=port,
         log_config=logging_config,
         log_level="info",
-        ws="none",
-        lifespan="off",
+        **uvicorn_options(config),
     )
