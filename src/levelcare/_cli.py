@@ -584,6 +584,28 @@ def _show_case(rules_dir: str | None, name: str, as_json: bool) -> int:
     return EXIT_ERROR if wrong else EXIT_DECIDED
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from ._verify._review import review_page, write_page
+
+    if args.population is not None and args.against is None:
+        _stderr("--population needs --against OLD: it counts the records that move between the two rule bases")
+        return EXIT_INVALID
+    location = args.rules_dir if args.rules_dir is not None else (args.rules or str(default_location()))
+    try:
+        page, report = review_page(location, against=args.against, population_file=args.population)
+    except OSError as error:
+        _stderr(f"cannot read {shorten(getattr(error, 'filename', '') or '')}: {error.strerror or error}")
+        return EXIT_ERROR
+    try:
+        write_page(args.output, page)
+    except OSError as error:
+        _stderr(f"cannot write {shorten(args.output)}: {error.strerror or error}")
+        return EXIT_ERROR
+    verdict = "passed" if report.ok else "did not pass: the page marks the rule base unverified"
+    _stderr(f"wrote {shorten(args.output)}; levelcare check {verdict}")
+    return EXIT_DECIDED
+
+
 # --- override -------------------------------------------------------------------------
 
 
@@ -897,6 +919,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="print one test vector's full decision and whether it passes (exit 0 passes, 1 fails)",
     )
     check.set_defaults(run=_cmd_check)
+
+    report = commands.add_parser(
+        "report",
+        parents=[common],
+        help="write a review page of a rule base (one self-contained HTML file)",
+        description="Write a review page for clinicians: the levels diagram, each level's criteria with "
+        "sources, the check, the test vectors, and with --against the changes from an older rule base.",
+    )
+    report.add_argument("rules_dir", metavar="RULES_DIR", nargs="?", help="the rule base folder (default: shipped)")
+    report.add_argument("--against", metavar="OLD", help="an older rule base: show what changed from it")
+    report.add_argument(
+        "--population", metavar="FILE", help="assessments (JSON Lines) whose moves to show, with --against"
+    )
+    report.add_argument("-o", "--output", metavar="FILE", required=True, help="the HTML file to write")
+    report.set_defaults(run=_cmd_report)
     _add_override(commands, common)
     _add_serve(commands, common)
 

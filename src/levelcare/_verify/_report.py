@@ -175,8 +175,7 @@ class VerificationReport:
             lines.append(f"Rule base {info.name} {info.version} at {self.location}")
             lines.append(f"  sha256 {info.sha256}")
         if self.checked:
-            parts = [f"{count:,} {_CHECKED_LABELS.get(name, name)}" for name, count in self.checked.items()]
-            lines.append("Checked exhaustively: " + "; ".join(parts) + ".")
+            lines.append(self.checked_sentence())
         if self.cases:
             lines.append(f"Test vectors: {self.cases_passed} of {_plural(self.cases, 'case')} pass.")
         for finding in self.findings:
@@ -195,6 +194,13 @@ class VerificationReport:
             summary += f", {unverified} unverified"
         lines += ["", summary + "."]
         return "\n".join(lines)
+
+    def checked_sentence(self) -> str:
+        """What the symbolic checks covered, as one sentence; ``""`` when a check was left unverified."""
+        if not self.checked:
+            return ""
+        parts = [f"{count:,} {_CHECKED_LABELS.get(name, name)}" for name, count in self.checked.items()]
+        return "Checked exhaustively: " + "; ".join(parts) + "."
 
     def exit_status(self) -> int:
         """What ``levelcare check`` exits with: 0 passed, 1 errors, 4 a check not decided.
