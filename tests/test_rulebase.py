@@ -234,3 +234,23 @@ def test_bad_location(where: object, tmp_path: Path) -> None:
 def test_empty_folder(tmp_path: Path) -> None:
     """A folder without rule files says so."""
     assert problems(tmp_path) == [(str(tmp_path), "", "the folder holds no *.toml rule files")]
+
+
+def test_a_file_that_does_not_read_stops_the_checks_that_need_every_file(rules: Path) -> None:
+    """A syntax error in the file with the fallback rule is reported alone, not as a missing ``otherwise``.
+
+    Reported as well: every other file's own problems found while reading; the syntax
+    error says that nothing more was checked.
+    """
+    text = (rules / "outpatient.toml").read_text(encoding="utf-8")
+    assert "otherwise = true" in text
+    (rules / "outpatient.toml").write_text(text.replace("[[rule]]", "[[rule]", 1), encoding="utf-8")
+    (rules / "extra.toml").write_text('[[rul]]\nid = "X-1"\n', encoding="utf-8")
+    found = problems(rules)
+    messages = [m for _, _, m in found]
+    assert [f for f, _, _ in found[:2]] == ["extra.toml", "outpatient.toml"]
+    assert "unknown table 'rul'" in messages[0]
+    assert messages[1].startswith("not valid TOML")
+    assert messages[1].endswith("; the rule base is checked further once every file reads")
+    assert len(found) == 2
+    assert not any("otherwise" in m for m in messages)

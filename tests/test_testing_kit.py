@@ -6,6 +6,8 @@ import datetime as dt
 import difflib
 import itertools
 import shutil
+import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -293,3 +295,19 @@ def test_checks_reject_an_invalid_assessment_as_input() -> None:
     """The checks take valid assessments; an invalid one is an InvalidAssessment, not a failed invariant."""
     with pytest.raises(InvalidAssessment):
         check_monotone({"harm_rsk": "high"})
+
+
+def test_the_testing_kit_without_hypothesis_says_which_extra_to_install() -> None:
+    """``import levelcare.testing`` where Hypothesis is missing names the extra, not only the module."""
+    code = (
+        "import sys\n"
+        "sys.modules['hypothesis'] = None  # as if it were not installed\n"
+        "try:\n"
+        "    import levelcare.testing\n"
+        "except ModuleNotFoundError as error:\n"
+        "    print(error.name, '|', error)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert result.stdout.strip() == (
+        'hypothesis | levelcare.testing needs Hypothesis; install it with: pip install "levelcare[testing]"'
+    )

@@ -238,3 +238,19 @@ def test_walkthrough_output_is_real(index: int, tmp_path: Path) -> None:
         stop = checks[first_step + number + 1] if first_step + number + 1 < len(checks) else len(blocks)
         for command, shown in blocks[start:stop]:
             assert _mask(_run(command, tmp_path)) == _mask(shown), f"step {number + 1}: $ {command}"
+
+
+_KEYS_ROW = re.compile(r"^\| `\[\[(?P<table>[a-z]+)\]\]` \|[^|]*\| (?P<keys>[^|]*) \|$", re.MULTILINE)
+
+
+def test_the_page_lists_every_key_of_every_table_as_the_loader_reads_it() -> None:
+    """The table of rule-file tables gives each table's required keys, and its optional ones in italics."""
+    from levelcare._rulebase._reading import _TABLES
+
+    rows = {m["table"]: m["keys"] for m in _KEYS_ROW.finditer(PAGE.read_text(encoding="utf-8"))}
+    assert set(rows) == set(_TABLES)
+    for table, (required, optional) in _TABLES.items():
+        keys = [key.strip() for key in rows[table].split(",")]
+        shown_required = {k.strip("`") for k in keys if k.startswith("`")}
+        shown_optional = {k.strip("*`") for k in keys if k.startswith("*")}
+        assert (shown_required, shown_optional) == (required, optional), table

@@ -32,7 +32,7 @@ from ._render._reference import levels_svg, rules_markdown, vocabulary_markdown
 from ._render._report import render
 from ._render._schema import assessment_schema
 from ._rulebase import RuleBase, default_location, load
-from ._text import shorten
+from ._text import closest, shorten
 from .exceptions import AssessmentProblem, LevelCareError, RuleBaseError
 
 EXIT_DECIDED = 0
@@ -467,7 +467,9 @@ def _cmd_batch(args: argparse.Namespace) -> int:
                 _resume(lines, output, engine, summary, input_name)
                 if summary.records:
                     first = f"line {reader.number + 1}" if reader.number else "the start"
-                    progress.write(f"{_PROG}: batch: resuming {output.path}: {summary.records} records kept, from {first}")
+                    progress.write(
+                        f"{_PROG}: batch: resuming {output.path}: {summary.records} records kept, from {first}"
+                    )
                 progress.update(reader.number)
             _batch.run(
                 lines,
@@ -545,10 +547,65 @@ def _cmd_rules(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    rules_dir = args.rules_dir if args.rules_dir is not None else args.rules
+    if args.case is not None:
+        return _show_case(rules_dir, args.case, args.json)
     # Imported when used: no other command needs the verifier.
     from ._verify import check_command
 
-    return check_command(args.rules_dir if args.rules_dir is not None else args.rules, args.json, args.budget)
+    return check_command(rules_dir, args.json, args.budget)
+
+
+def _show_case(rules_dir: str | None, name: str, as_json: bool) -> int:
+    """``levelcare check --case NAME``: one test vector's full decision, and whether it passes."""
+    from ._verify._vectors import mismatches
+
+    rulebase = _rulebase(rules_dir)
+    by_name = {case.name: case for case in rulebase.cases}
+    case = by_name.get(name)
+    if case is None:
+        hint = closest(name, tuple(by_name))
+        suggestion = f"; did you mean {hint!r}?" if hint else ""
+        known = f" among its {len(by_name)} cases" if by_name else "; the rule base has no [[case]] tables"
+        _stderr(f"the rule base has no case named {shorten(name)}{known}{suggestion}")
+        return EXIT_INVALID
+    decision = Engine(rulebase).decide(dict(case.facts))
+    wrong = mismatches(case, decision)
+    if as_json:
+        data: dict[str, Any] = {"case": case.name, "file": case.file, "story": case.story, "expect": dict(case.expect)}
+        data |= {"passed": not wrong, "mismatches": wrong, "decision": decision.to_dict()}
+        print(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
+    else:
+        lines = [f"Case {case.name} ({case.file})"]
+        if case.story:
+            lines.append(f"  {case.story}")
+        lines.append("Expected: " + "; ".join(f"{key} {json.dumps(value)}" for key, value in case.expect.items()))
+        lines.append("Result: passes" if not wrong else "Result: FAILS")
+        lines += [f"  {line}" for line in wrong]
+        print("\n".join(lines) + "\n\n" + render(decision, rulebase))
+    return EXIT_ERROR if wrong else EXIT_DECIDED
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from ._verify._review import review_page, write_page
+
+    if args.population is not None and args.against is None:
+        _stderr("--population needs --against OLD: it counts the records that move between the two rule bases")
+        return EXIT_INVALID
+    location = args.rules_dir if args.rules_dir is not None else (args.rules or str(default_location()))
+    try:
+        page, report = review_page(location, against=args.against, population_file=args.population)
+    except OSError as error:
+        _stderr(f"cannot read {shorten(getattr(error, 'filename', '') or '')}: {error.strerror or error}")
+        return EXIT_ERROR
+    try:
+        write_page(args.output, page)
+    except OSError as error:
+        _stderr(f"cannot write {shorten(args.output)}: {error.strerror or error}")
+        return EXIT_ERROR
+    verdict = "passed" if report.ok else "did not pass: the page marks the rule base unverified"
+    _stderr(f"wrote {shorten(args.output)}; levelcare check {verdict}")
+    return EXIT_DECIDED
 
 
 # --- override -------------------------------------------------------------------------
@@ -948,7 +1005,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="time the symbolic checks may take (default 600); a check not decided in time is reported "
         "as unverified, exit status 4",
     )
+    check.add_argument(
+        "--case",
+        metavar="NAME",
+        help="print one test vector's full decision and whether it passes (exit 0 passes, 1 fails)",
+    )
     check.set_defaults(run=_cmd_check)
+
+    report = commands.add_parser(
+        "report",
+        parents=[common],
+        help="write a review page of a rule base (one self-contained HTML file)",
+        description="Write a review page for clinicians: the levels diagram, each level's criteria with "
+        "sources, the check, the test vectors, and with --against the changes from an older rule base.",
+    )
+    report.add_argument("rules_dir", metavar="RULES_DIR", nargs="?", help="the rule base folder (default: shipped)")
+    report.add_argument("--against", metavar="OLD", help="an older rule base: show what changed from it")
+    report.add_argument(
+        "--population", metavar="FILE", help="assessments (JSON Lines) whose moves to show, with --against"
+    )
+    report.add_argument("-o", "--output", metavar="FILE", required=True, help="the HTML file to write")
+    report.set_defaults(run=_cmd_report)
     _add_override(commands, common)
     _add_serve(commands, common)
 

@@ -31,8 +31,14 @@ import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from hypothesis import HealthCheck, Phase, example, given, settings
-from hypothesis import strategies as st
+try:
+    from hypothesis import HealthCheck, Phase, example, given, settings
+    from hypothesis import strategies as st
+except ModuleNotFoundError as missing:  # pragma: no cover - the test environment has Hypothesis
+    if missing.name != "hypothesis":
+        raise
+    msg = 'levelcare.testing needs Hypothesis; install it with: pip install "levelcare[testing]"'
+    raise ModuleNotFoundError(msg, name="hypothesis") from None
 
 from ._engine import Engine
 from ._model import COMPLETE, DATA_REQUIRED, Decision, Level

@@ -440,13 +440,22 @@ def levels_svg(rulebase: RuleBase) -> str:
         A standalone SVG document.
     """
     levels = rulebase.levels
-    box_w, box_h, gap = 150, 78, 60
+    box_w, gap = 150, 60
+    # Each label is wrapped, and if need be set smaller, to fit inside its box.
+    labels = {level: _fit(level.label, box_w - 2 * _BOX_PADDING, 17, bold=True) for level in levels}
+    label_lines = max(len(lines) for lines, _ in labels.values())
+    box_h = 26 + 20 * label_lines + 32
     width = max(880, len(levels) * (box_w + gap) - gap + 40)
     left = (width - (len(levels) * box_w + (len(levels) - 1) * gap)) // 2
-    box_top = 190
-    centre = {lvl: left + i * (box_w + gap) + box_w // 2 for i, lvl in enumerate(levels)}
     ups, downs = level_moves(rulebase)
-    legend = _legend(rulebase)
+    highest = max((t.rank - c.rank for c, t in ups), default=0)
+    box_top = max(190, 70 + 30 + 42 * highest)
+    centre = {lvl: left + i * (box_w + gap) + box_w // 2 for i, lvl in enumerate(levels)}
+    legend = [
+        (colour, line)
+        for colour, text in _legend(rulebase)
+        for line in _fit(text, width - 48, 13, bold=False, shrink=False)[0]
+    ]
     deepest = max((c.rank - t.rank for c, t in downs), default=0)
     legend_top = box_top + box_h + 30 + 42 * deepest + 40
     height = legend_top + 20 * len(legend)
@@ -490,30 +499,60 @@ def levels_svg(rulebase: RuleBase) -> str:
         out.append(_arc(centre[current], centre[target], bottom, current.rank - target.rank, 1, down_colour, "down"))
     for level in levels:
         x = centre[level] - box_w // 2
+        out.append(f'<g class="level" data-level="{_xml(level.id)}">')
         out.append(
             f'<rect x="{x}" y="{box_top}" width="{box_w}" height="{box_h}" rx="10" '
             'fill="#f3f6fa" stroke="#333" stroke-width="1.5"/>'
         )
-        out.append(
-            f'<text x="{centre[level]}" y="{box_top + 30}" text-anchor="middle" font-size="17" '
-            f'font-weight="bold">{_xml(level.label)}</text>'
-        )
+        lines, size = labels[level]
+        for number, line in enumerate(lines):
+            out.append(
+                f'<text x="{centre[level]}" y="{box_top + 26 + 20 * number}" text-anchor="middle" '
+                f'font-size="{size}" font-weight="bold">{_xml(line)}</text>'
+            )
         program = rulebase.programs.get(level.id)
         if program is not None:
+            first = box_top + 26 + 20 * label_lines
             out.append(
-                f'<text x="{centre[level]}" y="{box_top + 52}" text-anchor="middle" font-size="12">'
+                f'<text x="{centre[level]}" y="{first}" text-anchor="middle" font-size="12">'
                 f"{_xml(_span(program.hours_per_week))} h/week</text>"
             )
+            days = "day" if program.days_per_week[1] == 1 else "days"
             out.append(
-                f'<text x="{centre[level]}" y="{box_top + 68}" text-anchor="middle" font-size="12">'
-                f"{_xml(_span(program.days_per_week))} days/week</text>"
+                f'<text x="{centre[level]}" y="{first + 16}" text-anchor="middle" font-size="12">'
+                f"{_xml(_span(program.days_per_week))} {days}/week</text>"
             )
+        out.append("</g>")
     y = legend_top
     for colour, text in legend:
-        out.append(f'<text x="24" y="{y}" font-size="13" fill="{colour}">{_xml(text)}</text>')
+        out.append(f'<text class="legend" x="24" y="{y}" font-size="13" fill="{colour}">{_xml(text)}</text>')
         y += 20
     out.append("</svg>")
     return "\n".join(out) + "\n"
+
+
+_BOX_PADDING = 8
+# Widths of text in Helvetica, in ems, generous enough for Arial and the usual
+# sans-serif fallbacks: bold and regular. A label that would be wider than its box
+# is wrapped at spaces and, if one word is still too wide, set smaller.
+_EM = {True: 0.64, False: 0.56}
+
+
+def _fit(text: str, room: int, size: int, *, bold: bool, shrink: bool = True) -> tuple[list[str], int]:
+    """``text`` wrapped into lines that fit ``room`` pixels at ``size`` (smaller if need be), and the size."""
+    words = text.split() or [""]
+    if shrink:
+        widest = max(len(word) for word in words)
+        while size > 9 and widest * size * _EM[bold] > room:
+            size -= 1
+    per_line = max(1, int(room / (size * _EM[bold])))
+    lines: list[str] = []
+    for word in words:
+        if lines and len(lines[-1]) + 1 + len(word) <= per_line:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines, size
 
 
 def _arc(start: int, end: int, y: int, distance: int, direction: int, colour: str, marker: str) -> str:

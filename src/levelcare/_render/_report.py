@@ -32,6 +32,11 @@ def _span(pair: tuple[int, int]) -> str:
     return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}-{pair[1]}"
 
 
+def _per_week(pair: tuple[int, int], unit: str) -> str:
+    """``9-19 hours/week``, ``1 day/week``."""
+    return f"{_span(pair)} {unit}{'' if pair == (1, 1) else 's'}/week"
+
+
 def _reason_lines(reason: Reason, indent: str = "  ") -> list[str]:
     head = f"{indent}{reason.rule_id}"
     if reason.level is not None:
@@ -106,7 +111,7 @@ def render(decision: Decision, rulebase: RuleBase | None = None) -> str:
         p = decision.program
         lines += [
             "",
-            f"Programme ({p.level.value}): {_span(p.hours_per_week)} hours/week, {_span(p.days_per_week)} days/week",
+            f"Programme ({p.level.value}): {_per_week(p.hours_per_week, 'hour')}, {_per_week(p.days_per_week, 'day')}",
         ]
         lines += _wrap(p.typical_length, "  Length: ", "    ")
     if rulebase is not None:

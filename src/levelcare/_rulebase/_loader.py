@@ -74,6 +74,9 @@ def default_location() -> Traversable:
 
 
 
+_UNREAD = "the rule base is checked further once every file reads"
+
+
 def load(location: Traversable | str | Path) -> RuleBase:
     """Read and check every rule file in ``location``.
 
@@ -93,14 +96,17 @@ def load(location: Traversable | str | Path) -> RuleBase:
     tables: dict[str, list[tuple[str, dict[str, Any]]]] = {name: [] for name in _TABLES}
     singles: dict[str, list[tuple[str, dict[str, Any]]]] = {name: [] for name in _SINGLE_TABLES}
     content: dict[str, list[Any]] = {name: [] for name in [*_SINGLE_TABLES, *_TABLES]}
+    unreadable = 0
     for file in files:
         try:
             data = tomllib.loads(file.read_text(encoding="utf-8-sig"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-            problems.add(file.name, "", f"not valid TOML: {error}")
+            problems.add(file.name, "", f"not valid TOML: {error}; {_UNREAD}")
+            unreadable += 1
             continue
         except RecursionError:
-            problems.add(file.name, "", _too_deep_to_read(file.read_text(encoding="utf-8-sig")))
+            problems.add(file.name, "", f"{_too_deep_to_read(file.read_text(encoding='utf-8-sig'))}; {_UNREAD}")
+            unreadable += 1
             continue
         for key, value in data.items():
             if key in _SINGLE_TABLES:
@@ -119,6 +125,11 @@ def load(location: Traversable | str | Path) -> RuleBase:
             else:
                 hint = closest(key, [*_SINGLE_TABLES, *_TABLES])
                 problems.add(file.name, key, f"unknown table {key!r}; did you mean {hint!r}?")
+    if unreadable:
+        # What the unreadable files hold is unknown: checks across files (one
+        # fallback rule, every fact a rule names declared) would report problems
+        # that are only the missing content.
+        raise RuleBaseError(problems.problems)
 
     for name, (required, optional) in _TABLES.items():
         for file_name, item in tables[name]:

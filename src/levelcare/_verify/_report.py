@@ -114,6 +114,8 @@ class VerificationReport:
             ``clinical`` (every combination of the clinical facts) and
             ``transitions`` (current level × the clinical facts × the progress
             facts); empty when a check was left unverified.
+        cases: How many test vectors (``[[case]]``) the rule base carries.
+        cases_passed: How many of them gave the decision they expect.
 
     .. versionadded:: 1.0
     """
@@ -122,6 +124,8 @@ class VerificationReport:
     rulebase: RulebaseInfo | None
     findings: tuple[Finding, ...]
     checked: Mapping[str, int] = attrs.field(factory=dict, converter=_frozen_counts, hash=False)
+    cases: int = 0
+    cases_passed: int = 0
 
     @property
     def errors(self) -> tuple[Finding, ...]:
@@ -156,6 +160,8 @@ class VerificationReport:
             "warnings": len(self.warnings),
             "unverified": len(self.unverified),
             "checked": dict(self.checked),
+            "cases": self.cases,
+            "cases_passed": self.cases_passed,
             "findings": [f.to_dict() for f in self.findings],
         }
 
@@ -169,8 +175,9 @@ class VerificationReport:
             lines.append(f"Rule base {info.name} {info.version} at {self.location}")
             lines.append(f"  sha256 {info.sha256}")
         if self.checked:
-            parts = [f"{count:,} {_CHECKED_LABELS.get(name, name)}" for name, count in self.checked.items()]
-            lines.append("Checked exhaustively: " + "; ".join(parts) + ".")
+            lines.append(self.checked_sentence())
+        if self.cases:
+            lines.append(f"Test vectors: {self.cases_passed} of {_plural(self.cases, 'case')} pass.")
         for finding in self.findings:
             where = " ".join(p for p in (finding.rule_id, f"({finding.file})" if finding.file else "") if p)
             lines += ["", f"{finding.severity.value} [{finding.check}] {where}".rstrip()]
@@ -187,6 +194,13 @@ class VerificationReport:
             summary += f", {unverified} unverified"
         lines += ["", summary + "."]
         return "\n".join(lines)
+
+    def checked_sentence(self) -> str:
+        """What the symbolic checks covered, as one sentence; ``""`` when a check was left unverified."""
+        if not self.checked:
+            return ""
+        parts = [f"{count:,} {_CHECKED_LABELS.get(name, name)}" for name, count in self.checked.items()]
+        return "Checked exhaustively: " + "; ".join(parts) + "."
 
     def exit_status(self) -> int:
         """What ``levelcare check`` exits with: 0 passed, 1 errors, 4 a check not decided.
