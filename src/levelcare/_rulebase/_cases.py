@@ -29,7 +29,7 @@ import attrs
 
 from .._model import COMPLETE, DATA_REQUIRED, STATUSES, LevelSet, Transition
 from ..exceptions import InvalidAssessment
-from ._vocabulary import FactValue, Vocabulary, closest, shorten, type_name
+from ._vocabulary import FactValue, Vocabulary, shorten, type_name
 
 KEYS = ({"name", "facts", "expect"}, {"story"})
 EXPECT_KEYS = ("level", "transition", "status", "emergency")
@@ -38,6 +38,8 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
 class _Problems(Protocol):
     def add(self, file: str, rule_id: str, message: str) -> None: ...
+
+    def closest(self, name: str, candidates: Any) -> str | None: ...
 
 
 def _frozen(value: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -116,14 +118,14 @@ def _expect(problems: _Problems, file: str, label: str, data: object, levels: Le
     ok = True
     for key in data:
         if key not in EXPECT_KEYS:
-            hint = closest(str(key), EXPECT_KEYS)
+            hint = problems.closest(str(key), EXPECT_KEYS)
             suggestion = f"; did you mean {hint!r}?" if hint else ""
             problems.add(file, label, f"unknown key {shorten(key)} in expect{suggestion}")
             ok = False
     level = data.get("level")
     if "level" in data and (not isinstance(level, str) or level not in levels.ids):
         options = ", ".join(repr(i) for i in levels.ids)
-        hint = closest(level, levels.ids) if isinstance(level, str) else None
+        hint = problems.closest(level, levels.ids) if isinstance(level, str) else None
         suggestion = f"; did you mean {hint!r}?" if hint else ""
         problems.add(
             file, label, f"expect.level {shorten(level)} is not a declared level; use one of {options}{suggestion}"
