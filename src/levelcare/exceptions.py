@@ -12,17 +12,24 @@ and each leaf is also a builtin, so callers can catch either::
     ├── InvalidOverride     (also ValueError)    a placement override that cannot be recorded
     └── EngineError         (also RuntimeError)  the rules engine failed; never bad input
 
-Both collect every problem they find and raise once, with each problem in
-``.problems``.
+Those with ``.problems`` collect every problem they find and raise once. So that
+refusing input costs a small constant per problem however many there are, they
+list at most :data:`MAX_PROBLEMS` (20) problems, followed, when more were found,
+by one that says how many (``... and 9,980 more problems``); ``.omitted`` holds
+that count.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import attrs
 
+from ._text import MAX_PROBLEMS, Problems
+
 __all__ = [
+    "MAX_PROBLEMS",
     "AssessmentProblem",
     "EngineError",
     "InvalidAssessment",
@@ -72,8 +79,29 @@ class RuleProblem:
     message: str
 
     def __str__(self) -> str:
+        if not self.file and not self.rule_id:  # the count of problems not listed
+            return self.message
         where = f"{self.file}: {self.rule_id}" if self.rule_id else self.file
         return f"{where}: {self.message}"
+
+
+def _assessment_problems(problems: Iterable[AssessmentProblem]) -> Problems[AssessmentProblem]:
+    found = Problems(lambda text: AssessmentProblem("", text))
+    found.extend(problems)
+    return found
+
+
+def _bounded(problems: Iterable[AssessmentProblem]) -> tuple[AssessmentProblem, ...]:
+    """``problems`` as an error lists them: at most MAX_PROBLEMS, then how many more there were."""
+    return _assessment_problems(problems).reported()
+
+
+def _listing(found: Problems[Any], shown: tuple[object, ...]) -> str:
+    """The count of every problem found, then one line per problem shown."""
+    count = len(found)
+    head = "1 problem" if count == 1 else f"{count:,} problems"
+    lines = "\n".join(f"- {p}" for p in shown)
+    return f"{head}:\n{lines}"
 
 
 class LevelCareError(Exception):
@@ -87,34 +115,39 @@ class InvalidAssessment(LevelCareError, ValueError):
     """The facts given to :func:`levelcare.decide` are not a valid assessment.
 
     Attributes:
-        problems: Every problem found, each naming its fact.
+        problems: The problems found, each naming its fact, in the order found: at
+            most :data:`MAX_PROBLEMS`, followed, when more were found, by one with
+            fact ``""`` saying how many more (``... and 9,980 more problems``).
+        omitted: How many problems were found but not listed (0 when all are).
 
     .. versionadded:: 1.0
     """
 
     def __init__(self, problems: Iterable[AssessmentProblem]) -> None:
-        self.problems: tuple[AssessmentProblem, ...] = tuple(problems)
-        count = len(self.problems)
-        head = "1 problem" if count == 1 else f"{count} problems"
-        lines = "\n".join(f"- {p}" for p in self.problems)
-        super().__init__(f"invalid assessment, {head}:\n{lines}")
+        found = _assessment_problems(problems)
+        self.problems: tuple[AssessmentProblem, ...] = found.reported()
+        self.omitted: int = found.omitted
+        super().__init__(f"invalid assessment, {_listing(found, self.problems)}")
 
 
 class RuleBaseError(LevelCareError, ValueError):
     """A rule base is malformed, inconsistent or unsafe to run.
 
     Attributes:
-        problems: Every problem found, each naming its file and rule.
+        problems: The problems found, each naming its file and rule: at most
+            :data:`MAX_PROBLEMS`, followed, when more were found, by one with file
+            and rule ``""`` saying how many more.
+        omitted: How many problems were found but not listed (0 when all are).
 
     .. versionadded:: 1.0
     """
 
     def __init__(self, problems: Iterable[RuleProblem]) -> None:
-        self.problems: tuple[RuleProblem, ...] = tuple(problems)
-        count = len(self.problems)
-        head = "1 problem" if count == 1 else f"{count} problems"
-        lines = "\n".join(f"- {p}" for p in self.problems)
-        super().__init__(f"invalid rule base, {head}:\n{lines}")
+        found = Problems(lambda text: RuleProblem("", "", text))
+        found.extend(problems)
+        self.problems: tuple[RuleProblem, ...] = found.reported()
+        self.omitted: int = found.omitted
+        super().__init__(f"invalid rule base, {_listing(found, self.problems)}")
 
 
 class InvalidDecisionData(LevelCareError, ValueError):
@@ -146,17 +179,19 @@ class InvalidOverride(LevelCareError, ValueError):
     """A placement override that cannot be recorded as given.
 
     Attributes:
-        problems: Every problem found, each naming its field.
+        problems: The problems found, each naming its field: at most
+            :data:`MAX_PROBLEMS`, followed, when more were found, by one with
+            field ``""`` saying how many more.
+        omitted: How many problems were found but not listed (0 when all are).
 
     .. versionadded:: 1.1
     """
 
     def __init__(self, problems: Iterable[AssessmentProblem]) -> None:
-        self.problems: tuple[AssessmentProblem, ...] = tuple(problems)
-        count = len(self.problems)
-        head = "1 problem" if count == 1 else f"{count} problems"
-        lines = "\n".join(f"- {p}" for p in self.problems)
-        super().__init__(f"invalid placement override, {head}:\n{lines}")
+        found = _assessment_problems(problems)
+        self.problems: tuple[AssessmentProblem, ...] = found.reported()
+        self.omitted: int = found.omitted
+        super().__init__(f"invalid placement override, {_listing(found, self.problems)}")
 
 
 class EngineError(LevelCareError, RuntimeError):

@@ -19,7 +19,7 @@ from typing import Any
 from .._model import Decision, Level, Reason, RulebaseInfo
 from .._rulebase import RuleBase
 from .._rulebase._vocabulary import Fact, FactValue
-from .._text import closest, shorten, type_name
+from .._text import MAX_SHOWN, Problems, closest, shorten, type_name
 from ..exceptions import AssessmentProblem, InvalidAssessment, LevelCareError
 
 #: The FHIR versions resources can be written for. R4 and R4B have the same
@@ -217,7 +217,7 @@ def _as_json(resource: object) -> object:
     return resource
 
 
-def _items(items: object, where: str, problems: list[AssessmentProblem]) -> Iterator[tuple[str, Mapping[str, Any]]]:
+def _items(items: object, where: str, problems: Problems[AssessmentProblem]) -> Iterator[tuple[str, Mapping[str, Any]]]:
     if not isinstance(items, Sequence) or isinstance(items, (str, bytes)):
         problems.append(AssessmentProblem(where, f"expected a list of items, got {type_name(items)}"))
         return
@@ -236,18 +236,21 @@ def _items(items: object, where: str, problems: list[AssessmentProblem]) -> Iter
 _VALUE_KEYS = {"boolean": "valueBoolean", "integer": "valueInteger"}
 
 
-def _answer_value(fact: Fact, answer: Mapping[str, Any], info: RulebaseInfo) -> tuple[FactValue | None, str | None]:
-    """The fact value of one answer, or the problem with it."""
+def _answer_value(
+    fact: Fact, answer: Mapping[str, Any], info: RulebaseInfo, *, suggest: bool = True
+) -> tuple[FactValue | None, str | None]:
+    """The fact value of one answer, or the problem with it (``suggest``: as in :meth:`Fact.check`)."""
     keys = [k for k in answer if k.startswith("value")]
     expected = _VALUE_KEYS.get(fact.kind, "valueCoding")
     if len(keys) != 1:
         return None, f"expected one {expected}, got {len(keys)} values"
     key = keys[0]
     value = answer[key]
+    shown = key if len(key) <= MAX_SHOWN else shorten(key)
     if fact.kind in _VALUE_KEYS:
         if key != expected:
-            return None, f"expected {expected} ({fact.allowed_text()}), got {key}"
-        return value, fact.check(value)
+            return None, f"expected {expected} ({fact.allowed_text()}), got {shown}"
+        return value, fact.check(value, suggest=suggest)
     if key == "valueString":
         code = value
     elif key == "valueCoding" and isinstance(value, Mapping):
@@ -257,8 +260,8 @@ def _answer_value(fact: Fact, answer: Mapping[str, Any], info: RulebaseInfo) -> 
         if system is not None and system != wanted:
             return None, f"coding system {shorten(system)} is not {wanted!r}"
     else:
-        return None, f"expected valueCoding ({fact.allowed_text()}), got {key}"
-    return code, fact.check(code)
+        return None, f"expected valueCoding ({fact.allowed_text()}), got {shown}"
+    return code, fact.check(code, suggest=suggest)
 
 
 def assessment_from_response(response: object, engine: Any) -> dict[str, FactValue]:
@@ -289,7 +292,7 @@ def assessment_from_response(response: object, engine: Any) -> dict[str, FactVal
         shown = type_name(data) if kind is None else f"a {shorten(kind)} resource"
         problem = AssessmentProblem("resourceType", f"expected a QuestionnaireResponse, got {shown}")
         raise InvalidAssessment([problem])
-    problems: list[AssessmentProblem] = []
+    problems = Problems(lambda text: AssessmentProblem("", text))
     if data.get("status") == "entered-in-error":
         problems.append(AssessmentProblem("status", "the response was entered in error; use a valid one"))
     form = data.get("questionnaire")
@@ -310,7 +313,7 @@ def assessment_from_response(response: object, engine: Any) -> dict[str, FactVal
         name = link if len(link) <= 40 else shorten(link)
         fact = vocabulary.by_name.get(link)
         if fact is None:
-            hint = vocabulary.suggest(link)
+            hint = vocabulary.suggest(link, problems)
             problems.append(AssessmentProblem(name, "unknown linkId" + (f"; did you mean {hint!r}?" if hint else "")))
             continue
         if link in seen:
@@ -330,13 +333,13 @@ def assessment_from_response(response: object, engine: Any) -> dict[str, FactVal
         if not isinstance(answer, Mapping):
             problems.append(AssessmentProblem(name, f"answer: expected an object, got {type_name(answer)}"))
             continue
-        value, message = _answer_value(fact, answer, info)
+        value, message = _answer_value(fact, answer, info, suggest=not problems.full)
         if message is not None:
             problems.append(AssessmentProblem(name, message))
         elif value is not None:
             known[link] = value
     if problems:
-        raise InvalidAssessment(problems)
+        raise InvalidAssessment(problems.reported())
     return {f.name: known[f.name] for f in vocabulary.facts if f.name in known}
 
 

@@ -39,7 +39,7 @@ import attrs
 
 from .._model import STATUSES, installed_version
 from .._rulebase._vocabulary import FactValue, TooLongNumber, Vocabulary, shorten, type_name
-from ..exceptions import AssessmentProblem, InvalidAssessment
+from ..exceptions import AssessmentProblem, InvalidAssessment, _bounded
 from . import Engine
 from ._records import RecordWriter, dumps
 
@@ -84,13 +84,13 @@ _IN_FLIGHT_PER_WORKER = 3
 
 
 class InputError(Exception):
-    """Input that is not one JSON object of valid facts; ``problems`` say why.
+    """Input that is not one JSON object of valid facts; ``problems`` say why, as many as an error lists.
 
     ``record_id`` is the input's pass-through id, when it had a usable one.
     """
 
     def __init__(self, problems: Iterable[AssessmentProblem], record_id: str | int | None = None) -> None:
-        self.problems = tuple(problems)
+        self.problems = _bounded(problems)
         self.record_id = record_id
         super().__init__("; ".join(str(p) for p in self.problems))
 

@@ -40,7 +40,7 @@ import attrs
 
 from .._model import COMPLETE, DATA_REQUIRED, STATUSES, LevelSet, Transition
 from ..exceptions import InvalidAssessment
-from ._vocabulary import FactValue, Vocabulary, closest, shorten, type_name
+from ._vocabulary import FactValue, Vocabulary, shorten, type_name
 
 KEYS = ({"name", "facts", "expect"}, {"story"})
 EXPECT_KEYS = (
@@ -65,6 +65,8 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
 class _Problems(Protocol):
     def add(self, file: str, rule_id: str, message: str) -> None: ...
+
+    def closest(self, name: str, candidates: Any) -> str | None: ...
 
 
 def _frozen(value: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -147,28 +149,28 @@ def _expect(
     found: list[str] = []
     for key in data:
         if key not in EXPECT_KEYS:
-            hint = closest(str(key), EXPECT_KEYS)
+            hint = problems.closest(str(key), EXPECT_KEYS)
             suggestion = f"; did you mean {hint!r}?" if hint else ""
             found.append(f"unknown key {shorten(key)} in expect{suggestion}")
-    found += _outcome_problems(data, levels)
-    found += _explanation_problems(data, levels, vocabulary)
+    found += _outcome_problems(problems, data, levels)
+    found += _explanation_problems(problems, data, levels, vocabulary)
     for message in found:
         problems.add(file, label, message)
     return None if found else dict(data)
 
 
-def _level_problem(where: str, value: object, levels: LevelSet) -> str | None:
+def _level_problem(problems: _Problems, where: str, value: object, levels: LevelSet) -> str | None:
     if isinstance(value, str) and value in levels.ids:
         return None
     options = ", ".join(repr(i) for i in levels.ids)
-    hint = closest(value, levels.ids) if isinstance(value, str) else None
+    hint = problems.closest(value, levels.ids) if isinstance(value, str) else None
     suggestion = f"; did you mean {hint!r}?" if hint else ""
     return f"{where} {shorten(value)} is not a declared level; use one of {options}{suggestion}"
 
 
-def _outcome_problems(data: Mapping[str, Any], levels: LevelSet) -> list[str]:
+def _outcome_problems(problems: _Problems, data: Mapping[str, Any], levels: LevelSet) -> list[str]:
     found: list[str] = []
-    if "level" in data and (problem := _level_problem("expect.level", data["level"], levels)):
+    if "level" in data and (problem := _level_problem(problems, "expect.level", data["level"], levels)):
         found.append(problem)
     transitions = [t.value for t in Transition]
     if "transition" in data and data["transition"] not in transitions:
@@ -206,12 +208,14 @@ def _pair(where: str, value: object) -> str | None:
     return f"{where} must be [low, high], two whole numbers with low <= high, got {shorten(value)}"
 
 
-def _explanation_problems(data: Mapping[str, Any], levels: LevelSet, vocabulary: Vocabulary) -> list[str]:
+def _explanation_problems(
+    problems: _Problems, data: Mapping[str, Any], levels: LevelSet, vocabulary: Vocabulary
+) -> list[str]:
     found = [p for key in NAME_LISTS if key in data and (p := _names(f"expect.{key}", data[key]))]
     if "missing" in data and not any(p.startswith("expect.missing") for p in found):
         for name in data["missing"]:
             if name not in vocabulary.by_name:
-                hint = closest(name, tuple(vocabulary.by_name))
+                hint = problems.closest(name, tuple(vocabulary.by_name))
                 suggestion = f"; did you mean {hint!r}?" if hint else ""
                 found.append(f"expect.missing names {shorten(name)}, which is not a fact{suggestion}")
     if "ruled_out" in data:
@@ -220,7 +224,7 @@ def _explanation_problems(data: Mapping[str, Any], levels: LevelSet, vocabulary:
             found.append(f"expect.ruled_out must be a table of level ids to rule ids, got {shorten(ruled_out)}")
         else:
             for level, rule_ids in ruled_out.items():
-                if problem := _level_problem("expect.ruled_out level", level, levels):
+                if problem := _level_problem(problems, "expect.ruled_out level", level, levels):
                     found.append(problem)
                 where = level if len(level) <= 40 else shorten(level)
                 if problem := _names(f"expect.ruled_out.{where}", rule_ids):
@@ -230,27 +234,27 @@ def _explanation_problems(data: Mapping[str, Any], levels: LevelSet, vocabulary:
         if not isinstance(span, list) or len(span) != 2:
             found.append(f"expect.range must be [low, high], two level ids, got {shorten(span)}")
         else:
-            problems = [p for v in span if (p := _level_problem("expect.range level", v, levels))]
-            found += problems
-            if not problems and levels[span[0]].rank > levels[span[1]].rank:
+            wrong = [p for v in span if (p := _level_problem(problems, "expect.range level", v, levels))]
+            found += wrong
+            if not wrong and levels[span[0]].rank > levels[span[1]].rank:
                 found.append(f"expect.range must be [low, high], least intensive first, got {shorten(span)}")
     if "program" in data:
-        found += _program_problems(data["program"], levels)
+        found += _program_problems(problems, data["program"], levels)
     return found
 
 
-def _program_problems(program: object, levels: LevelSet) -> list[str]:
+def _program_problems(problems: _Problems, program: object, levels: LevelSet) -> list[str]:
     if not isinstance(program, dict) or not program:
         keys = ", ".join(PROGRAM_KEYS)
         return [f"expect.program must be a table with at least one of {keys}, got {shorten(program)}"]
     found: list[str] = []
     for key, value in program.items():
         if key not in PROGRAM_KEYS:
-            hint = closest(str(key), PROGRAM_KEYS)
+            hint = problems.closest(str(key), PROGRAM_KEYS)
             suggestion = f"; did you mean {hint!r}?" if hint else ""
             found.append(f"unknown key {shorten(key)} in expect.program{suggestion}")
         elif key == "level":
-            if problem := _level_problem("expect.program.level", value, levels):
+            if problem := _level_problem(problems, "expect.program.level", value, levels):
                 found.append(problem)
         elif key == "recommended_minimum_days":
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:

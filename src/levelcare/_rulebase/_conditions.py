@@ -17,7 +17,7 @@ so ``not`` is pushed into the atoms and never reaches the engine.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -102,7 +102,13 @@ class ConditionError(Exception):
 
 
 def parse(
-    data: object, vocabulary: Vocabulary, *, context: bool, facts: Iterable[str], levels: tuple[str, ...] = ()
+    data: object,
+    vocabulary: Vocabulary,
+    *,
+    context: bool,
+    facts: Iterable[str],
+    levels: tuple[str, ...] = (),
+    suggest: Callable[[str, Any], str | None] = closest,
 ) -> Condition:
     """Canonical form of a condition from a rule file.
 
@@ -112,13 +118,15 @@ def parse(
         context: Whether level, transition, emergency and programme atoms are allowed.
         facts: Names of the facts this kind of rule may read.
         levels: The rule base's level ids, which ``{ level = ... }`` may name.
+        suggest: Finds the name an unknown one most likely means (the rule base's
+            collector of problems, which looks only while it still lists them).
 
     Raises:
         ConditionError: listing every problem in the condition.
     """
     problems: list[str] = []
     readable = frozenset(facts)
-    result = _parse(data, vocabulary, context, readable, problems, "when", levels)
+    result = _parse(data, vocabulary, context, readable, problems, "when", levels, suggest)
     if problems:
         raise ConditionError(problems)
     return result
@@ -132,6 +140,7 @@ def _parse(
     problems: list[str],
     path: str,
     levels: tuple[str, ...],
+    suggest: Callable[[str, Any], str | None],
 ) -> Condition:
     if not isinstance(data, Mapping):
         problems.append(f"{path}: a condition is a table, got {type_name(data)}")
@@ -147,7 +156,7 @@ def _parse(
                 problems.append(f"{path}.{group}: expected a non-empty list of conditions")
                 return FALSE
             parsed = tuple(
-                _parse(item, vocabulary, context, readable, problems, f"{path}.{group}[{i}]", levels)
+                _parse(item, vocabulary, context, readable, problems, f"{path}.{group}[{i}]", levels, suggest)
                 for i, item in enumerate(items)
             )
             return All(parsed) if group == "all" else Any_(parsed)
@@ -155,7 +164,7 @@ def _parse(
         if keys != {"not"}:
             problems.append(f"{path}: 'not' stands alone in its table, found {sorted(keys)}")
             return FALSE
-        inner = _parse(data["not"], vocabulary, context, readable, problems, f"{path}.not", levels)
+        inner = _parse(data["not"], vocabulary, context, readable, problems, f"{path}.not", levels, suggest)
         return negate(inner, vocabulary)
     for name in CONTEXT_NAMES:
         if name in keys:
@@ -170,7 +179,7 @@ def _parse(
                 return FALSE
             return _parse_context(name, data[name], problems, path, levels)
     if "fact" in keys:
-        return _parse_fact(data, vocabulary, context, readable, problems, path)
+        return _parse_fact(data, vocabulary, context, readable, problems, path, suggest)
     problems.append(
         f"{path}: expected one of all, any, not, fact"
         + (", level, transition, emergency" if context else "")
@@ -199,13 +208,15 @@ def _parse_fact(
     readable: frozenset[str],
     problems: list[str],
     path: str,
+    suggest: Callable[[str, Any], str | None],
 ) -> Condition:
     name = data["fact"]
     operators = [k for k in data if k != "fact"]
     unknown_keys = [k for k in operators if k not in _FACT_OPERATORS]
     if unknown_keys:
-        hint = closest(str(unknown_keys[0]), _FACT_OPERATORS)
-        problems.append(f"{path}: unknown operator {shorten(unknown_keys[0])}; did you mean {hint!r}?")
+        hint = suggest(str(unknown_keys[0]), _FACT_OPERATORS)
+        suggestion = f"; did you mean {hint!r}?" if hint else ""
+        problems.append(f"{path}: unknown operator {shorten(unknown_keys[0])}{suggestion}")
         return FALSE
     if len(operators) != 1:
         problems.append(
@@ -213,8 +224,9 @@ def _parse_fact(
         )
         return FALSE
     if not isinstance(name, str) or name not in vocabulary:
-        hint = closest(str(name), vocabulary.by_name)
-        problems.append(f"{path}: unknown fact {shorten(name)}; did you mean {hint!r}?")
+        hint = suggest(str(name), vocabulary.by_name)
+        suggestion = f"; did you mean {hint!r}?" if hint else ""
+        problems.append(f"{path}: unknown fact {shorten(name)}{suggestion}")
         return FALSE
     fact = vocabulary[name]
     if name not in readable:

@@ -16,7 +16,6 @@ from ._reading import _ID, MAX_ID_LENGTH, _check_sources, _Collector, _label
 from ._vocabulary import (
     CURRENT_LEVEL,
     Vocabulary,
-    closest,
     shorten,
 )
 
@@ -56,7 +55,14 @@ class _ItemReader:
 
     def _when(self, file: str, label: str, data: object, *, context: bool, facts: list[str]) -> cond.Condition | None:
         try:
-            return cond.parse(data, self.vocabulary, context=context, facts=facts, levels=self.levels.ids)
+            return cond.parse(
+                data,
+                self.vocabulary,
+                context=context,
+                facts=facts,
+                levels=self.levels.ids,
+                suggest=self.problems.closest,
+            )
         except cond.ConditionError as error:
             for message in error.problems:
                 self.problems.add(file, label, message)
@@ -66,7 +72,7 @@ class _ItemReader:
         found = self.levels.get(value) if isinstance(value, str) else None
         if found is None:
             options = ", ".join(repr(i) for i in self.levels.ids)
-            hint = closest(value, self.levels.ids) if isinstance(value, str) else None
+            hint = self.problems.closest(value, self.levels.ids) if isinstance(value, str) else None
             suggestion = f"; did you mean {hint!r}?" if hint else ""
             self.problems.add(
                 file, label, f"{key} {shorten(value)} is not a declared [[level]]; use one of {options}{suggestion}"

@@ -47,9 +47,7 @@ from ._reading import (
     _within_nesting,
 )
 from ._structure import _check_structure, _ItemLoader
-from ._vocabulary import (
-    closest,
-)
+from ._vocabulary import MAX_SHOWN, shorten
 
 
 @functools.cache
@@ -123,8 +121,10 @@ def load(location: Traversable | str | Path) -> RuleBase:
                 tables[key].extend((file.name, item) for item in shallow)
                 content[key].extend(value)
             else:
-                hint = closest(key, [*_SINGLE_TABLES, *_TABLES])
-                problems.add(file.name, key, f"unknown table {key!r}; did you mean {hint!r}?")
+                hint = problems.closest(key, [*_SINGLE_TABLES, *_TABLES])
+                suggestion = f"; did you mean {hint!r}?" if hint else ""
+                name = key if len(key) <= MAX_SHOWN else shorten(key)
+                problems.add(file.name, name, f"unknown table {shorten(key)}{suggestion}")
     if unreadable:
         # What the unreadable files hold is unknown: checks across files (one
         # fallback rule, every fact a rule names declared) would report problems

@@ -7,11 +7,9 @@ from collections.abc import Mapping
 from importlib.resources.abc import Traversable
 from typing import Any
 
+from .._text import Problems
 from ..exceptions import RuleProblem
-from ._vocabulary import (
-    closest,
-    shorten,
-)
+from ._vocabulary import shorten
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -124,11 +122,22 @@ def _too_deep_to_read(text: str) -> str:
 
 
 class _Collector:
+    """The problems of a rule base, as :class:`Problems` bounds them."""
+
     def __init__(self) -> None:
-        self.problems: list[RuleProblem] = []
+        self._found = Problems(lambda text: RuleProblem("", "", text))
+
+    @property
+    def problems(self) -> tuple[RuleProblem, ...]:
+        """The problems to report: the first ones found, then how many more there were."""
+        return self._found.reported()
 
     def add(self, file: str, rule_id: str, message: str) -> None:
-        self.problems.append(RuleProblem(file, rule_id, message))
+        self._found.append(RuleProblem(file, rule_id, message))
+
+    def closest(self, name: str, candidates: Any) -> str | None:
+        """The suggestion for a problem about to be added (None when it would only be counted)."""
+        return self._found.closest(name, candidates)
 
 
 
@@ -144,8 +153,9 @@ def _check_keys(
             continue
         problems.add(file, label, f"{header} is missing {key!r}")
     for key in sorted(set(item) - required - optional):
-        hint = closest(key, required | optional)
-        problems.add(file, label, f"unknown key {key!r} in {header}; did you mean {hint!r}?")
+        hint = problems.closest(key, required | optional)
+        suggestion = f"; did you mean {hint!r}?" if hint else ""
+        problems.add(file, label, f"unknown key {shorten(key)} in {header}{suggestion}")
 
 
 def _label(table: str, item: Mapping[str, Any]) -> str:
@@ -163,9 +173,9 @@ def _check_sources(problems: _Collector, file: str, label: str, value: object, k
         return ()
     for sid in value:
         if sid not in known:
-            hint = closest(sid, known)
+            hint = problems.closest(sid, known)
             suggestion = f"; did you mean {hint!r}?" if hint else ""
-            problems.add(file, label, f"unknown source {sid!r}{suggestion}")
+            problems.add(file, label, f"unknown source {shorten(sid)}{suggestion}")
     return tuple(value)
 
 

@@ -12,14 +12,14 @@ from typing import Any
 import attrs
 
 from .._model import FactValue
-from .._text import MAX_SHOWN as _MAX_SHOWN
-from .._text import TooLongNumber, closest, integer_text, shorten, type_name
+from .._text import MAX_SHOWN, Problems, TooLongNumber, closest, integer_text, shorten, type_name
 from ..exceptions import AssessmentProblem, InvalidAssessment
 
 __all__ = [
     "CURRENT_LEVEL",
     "GROUPS",
     "KINDS",
+    "MAX_SHOWN",
     "NEEDS",
     "Fact",
     "FactValue",
@@ -92,8 +92,17 @@ class Fact:
             return "true or false"
         return "one of " + ", ".join(repr(v) for v in self.values)
 
-    def check(self, value: object) -> str | None:
-        """None when ``value`` is allowed, else a message saying how to fix it."""
+    def check(self, value: object, *, suggest: bool = True) -> str | None:
+        """None when ``value`` is allowed, else a message saying how to fix it.
+
+        Args:
+            value: The value given for this fact.
+            suggest: Whether to look for the allowed value a wrong string most
+                likely means (False for a problem that will only be counted).
+
+        Returns:
+            None, or what is wrong and how to fix it.
+        """
         if self.kind == "boolean":
             if isinstance(value, bool):
                 return None
@@ -110,7 +119,7 @@ class Fact:
             return f"expected {self.allowed_text()}, got {type_name(value)} {shorten(value)}"
         if value in self.values:
             return None
-        hint = closest(value, [v for v in self.values if isinstance(v, str)])
+        hint = closest(value, [v for v in self.values if isinstance(v, str)]) if suggest else None
         suggestion = f"; did you mean {hint!r}?" if hint else ""
         return f"expected {self.allowed_text()}, got string {shorten(value)}{suggestion}"
 
@@ -146,8 +155,20 @@ class Vocabulary:
     def __getitem__(self, name: str) -> Fact:
         return self.by_name[name]
 
-    def suggest(self, key: str) -> str | None:
-        """The fact a misspelt or aliased ``key`` most likely means."""
+    def suggest(self, key: str, problems: Problems[Any] | None = None) -> str | None:
+        """The fact a misspelt or aliased ``key`` most likely means.
+
+        Args:
+            key: The unknown name.
+            problems: The problems being collected: once they are full, the
+                problem this suggestion would go with is only counted, so none is
+                looked for.
+
+        Returns:
+            A fact name, or None.
+        """
+        if problems is not None and problems.full:
+            return None
         names = {f.name: f.name for f in self.facts}
         names.update({alias: f.name for f in self.facts for alias in f.aliases})
         hint = closest(key, names)
@@ -172,7 +193,7 @@ class Vocabulary:
         fast = self._valid(data)
         if fast is not None:
             return fast
-        problems: list[AssessmentProblem] = []
+        problems = Problems(lambda text: AssessmentProblem("", text))
         known: dict[str, FactValue] = {}
         for key, value in data.items():
             if not isinstance(key, str):
@@ -186,24 +207,24 @@ class Vocabulary:
             key = str.__str__(key)  # a plain str, whatever subclass the caller used
             fact = self.by_name.get(key)
             if fact is None:
-                hint = self.suggest(key)
+                hint = self.suggest(key, problems)
                 suggestion = f"; did you mean {hint!r}?" if hint else ""
                 problems.append(
                     AssessmentProblem(
-                        key if len(key) <= _MAX_SHOWN else shorten(key),
+                        key if len(key) <= MAX_SHOWN else shorten(key),
                         f"unknown fact{suggestion}",
                     )
                 )
                 continue
             if value is None:
                 continue
-            message = fact.check(value)
+            message = fact.check(value, suggest=not problems.full)
             if message is not None:
                 problems.append(AssessmentProblem(key, message))
                 continue
             known[fact.name] = plain(value)
         if problems:
-            raise InvalidAssessment(problems)
+            raise InvalidAssessment(problems.reported())
         return {f.name: known[f.name] for f in self.facts if f.name in known}
 
     def _valid(self, data: Mapping[Any, Any]) -> dict[str, FactValue] | None:
