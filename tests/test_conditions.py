@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from conftest import EXAMPLES_DIR as EXAMPLES
 from levelcare import Engine
 from levelcare._model import Transition
+from levelcare._render._wording import PLAIN, condition_text
 from levelcare._rulebase import _conditions as cond
 
 ENGINE = Engine.default()
@@ -228,3 +233,41 @@ def test_a_context_test_under_not_accepts_every_other_value(test: dict[str, Any]
     condition = cond.parse({"not": test}, VOCABULARY, context=True, facts=[f.name for f in FACTS], levels=LEVELS)
     shown = test[name] if isinstance(test[name], list) else [test[name]]
     assert condition == cond.ContextAtom(name, frozenset(v for v in CONTEXT_FIELDS[name] if v not in shown))
+
+
+# --- words ------------------------------------------------------------------------------
+
+
+def _markdown_to_plain(text: str, names: set[str]) -> str:
+    """The plain marking of a Markdown condition: names bare, other values as in JSON."""
+
+    def unmark(match: re.Match[str]) -> str:
+        word = match.group(1)
+        return word if word in names or word in ("true", "false") else json.dumps(word)
+
+    return re.sub(r"`([^`]*)`", unmark, text)
+
+
+@pytest.mark.parametrize("folder", [None, EXAMPLES / "rulebases" / "continuum"], ids=["shipped", "continuum"])
+def test_messages_and_the_reference_word_every_condition_alike(folder: Path | None) -> None:
+    """The verifier's plain words for a condition are the reference's, only marked differently."""
+    rulebase = (ENGINE if folder is None else Engine.from_path(folder))._rb
+    names = {f.name for f in rulebase.vocabulary.facts}
+    conditions = [r.when for r in rulebase.rules] + [s.when for s in rulebase.services]
+    conditions += [c.when for c in rulebase.considerations]
+    for condition in conditions:
+        markdown = condition_text(condition, rulebase.vocabulary, rulebase.levels.ids)
+        plain = condition_text(condition, rulebase.vocabulary, rulebase.levels.ids, style=PLAIN)
+        assert plain == _markdown_to_plain(markdown, names)
+        assert "`" not in plain
+
+
+def test_a_part_of_several_parts_is_put_in_parentheses_inside_a_sentence() -> None:
+    high = cond.ValueAtom("harm_risk", frozenset({"high"}))
+    carer = cond.ValueAtom("caregiver", frozenset({True}))
+    alone = cond.ValueAtom("caregiver", frozenset({False}))
+    condition = cond.All((high, cond.Any_((carer, alone)), cond.Any_((high,))))
+    said = 'harm_risk is "high" and (caregiver is true or caregiver is false) and harm_risk is "high"'
+    assert condition_text(condition, VOCABULARY, style=PLAIN) == said
+    assert condition_text(condition, VOCABULARY, style=PLAIN, nested=True) == f"({said})"
+    assert condition_text(cond.Any_((high,)), VOCABULARY, style=PLAIN, nested=True) == 'harm_risk is "high"'
