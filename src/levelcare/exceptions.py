@@ -138,7 +138,7 @@ class InvalidDecisionData(LevelCareError, ValueError):
 class UnknownLevel(LevelCareError, LookupError, ValueError):
     """A level id that the rule base does not declare, such as ``engine.levels["detox"]``.
 
-    .. versionadded:: 1.1
+    .. versionadded:: 1.0
     """
 
 
@@ -148,7 +148,7 @@ class InvalidOverride(LevelCareError, ValueError):
     Attributes:
         problems: Every problem found, each naming its field.
 
-    .. versionadded:: 1.1
+    .. versionadded:: 1.0
     """
 
     def __init__(self, problems: Iterable[AssessmentProblem]) -> None:

@@ -32,7 +32,6 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
-from .._model import LevelSet, _register_shipped
 from ..exceptions import RuleBaseError
 from ._cases import load_cases
 from ._declarations import _load_header, _load_levels, _load_sources, _load_vocabulary, _load_wording
@@ -54,15 +53,12 @@ from ._vocabulary import (
 
 @functools.cache
 def shipped() -> RuleBase:
-    """The rule base shipped inside the package, loaded once (not compiled)."""
+    """The rule base shipped inside the package, loaded once (not compiled).
+
+    The one source of the shipped defaults: ``Engine.default()``, ``Level.IOP`` and
+    ``Decision.from_dict`` without ``levels`` all read it here.
+    """
     return load(default_location())
-
-
-def _shipped_levels() -> LevelSet:
-    return shipped().levels
-
-
-_register_shipped(_shipped_levels)
 
 
 def default_location() -> Traversable:
@@ -71,7 +67,6 @@ def default_location() -> Traversable:
     if packaged.is_dir():
         return packaged
     return Path(__file__).resolve().parents[3] / "rules"
-
 
 
 def load(location: Traversable | str | Path) -> RuleBase:
@@ -165,5 +160,3 @@ def load(location: Traversable | str | Path) -> RuleBase:
         location=str(location),
         cases=cases,
     )
-
-
