@@ -32,7 +32,7 @@ def test_example_complete_decisions_explain_themselves(example: dict[str, Any]) 
     if decision.status == "complete":
         assert decision.reasons
         assert sorted(r.level.value for r in decision.ruled_out if r.level) == sorted(
-            level.value for level in levelcare.Level if level is not decision.level
+            level.value for level in levelcare.Engine.default().levels if level is not decision.level
         )
     else:
         assert decision.level is None

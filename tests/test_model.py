@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -11,13 +13,38 @@ from levelcare import Level, Transition
 
 
 def test_levels_compare_by_intensity() -> None:
-    """Level members order by intensity, not by name."""
+    """Levels order by intensity, not by name; ``Level.IOP`` names the shipped rule base's level."""
+    levels = levelcare.Engine.default().levels
     assert Level.OUTPATIENT < Level.IOP < Level.PHP < Level.INPATIENT
-    assert max(Level) is Level.INPATIENT
-    assert sorted([Level.PHP, Level.OUTPATIENT, Level.INPATIENT, Level.IOP]) == list(Level)
-    assert [level.value for level in Level] == ["outpatient", "iop", "php", "inpatient"]
+    assert max(levels) is Level.INPATIENT
+    assert sorted([Level.PHP, Level.OUTPATIENT, Level.INPATIENT, Level.IOP]) == list(levels)
+    assert [level.value for level in levels] == ["outpatient", "iop", "php", "inpatient"]
+    assert Level.IOP is levels["iop"]
     with pytest.raises(TypeError):
         _ = Level.IOP < "php"  # type: ignore[operator]
+
+
+def test_level_has_no_enum_spellings_beyond_its_attributes() -> None:
+    """``Level`` is a value class: ``Level("iop")`` does not look a level up, and ``Level`` is not iterable."""
+    with pytest.raises(TypeError):
+        Level("iop")  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        list(Level)  # type: ignore[call-overload]
+    with pytest.raises(AttributeError):
+        _ = Level.RESIDENTIAL
+    with pytest.raises(AttributeError):
+        _ = Level.iop
+
+
+def test_importing_levelcare_loads_no_rule_base() -> None:
+    """The shipped rule base is read when first used, not when levelcare is imported."""
+    code = (
+        "import levelcare, levelcare._rulebase as rb; "
+        "assert rb.shipped.cache_info().currsize == 0, 'loaded on import'; "
+        "assert levelcare.Level.IOP.id == 'iop'; "
+        "assert rb.shipped.cache_info().currsize == 1"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_transition_values() -> None:
@@ -28,8 +55,20 @@ def test_transition_values() -> None:
 def test_public_api_names() -> None:
     """The package exports exactly its public API, sorted."""
     assert levelcare.__all__ == sorted(levelcare.__all__)
-    for name in ("decide", "Engine", "Decision", "Reason", "Program", "Level", "Transition", "Assessment",
-                 "LevelCareError", "InvalidAssessment", "RuleBaseError", "RulebaseInfo"):
+    for name in (
+        "decide",
+        "Engine",
+        "Decision",
+        "Reason",
+        "Program",
+        "Level",
+        "Transition",
+        "Assessment",
+        "LevelCareError",
+        "InvalidAssessment",
+        "RuleBaseError",
+        "RulebaseInfo",
+    ):
         assert name in levelcare.__all__
     assert issubclass(levelcare.InvalidAssessment, levelcare.LevelCareError)
     assert issubclass(levelcare.RuleBaseError, ValueError)

@@ -91,8 +91,8 @@ def test_level_lies_in_range_and_emergency_means_inpatient(facts: dict[str, Any]
 @given(facts=assessments(complete=True, in_treatment=True))
 def test_monotone_in_current_level(facts: dict[str, Any]) -> None:
     """Being at a more intensive level now never gives a lower recommendation."""
-    levels = list(levelcare.Level)
-    rank = levels.index(levelcare.Level(facts["current_level"]))
+    levels = ENGINE.levels
+    rank = levels[facts["current_level"]].rank
     if rank + 1 < len(levels):
         assert _level({**facts, "current_level": levels[rank + 1].value}) >= _level(facts)
 

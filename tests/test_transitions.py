@@ -97,7 +97,7 @@ def test_tr4_unmet_sign_holds_back_the_step_down(facts: dict[str, Any], fact: st
     """One unmet sign keeps the current level; that sign is the leading reason, citing its fact."""
     decision = levelcare.decide(facts)
     assert decision.transition is levelcare.Transition.CONTINUE
-    assert decision.level is Level(facts["current_level"])
+    assert decision.level is levelcare.Engine.default().levels[facts["current_level"]]
     first = decision.reasons[0]
     assert first.rule_id == "TR-4"
     assert list(first.facts) == [fact]

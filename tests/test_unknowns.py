@@ -18,7 +18,7 @@ CLINICAL = [f.name for f in ENGINE.vocabulary.group("clinical")]
 
 
 def _relevant(facts: dict[str, Any]) -> list[str]:
-    return list(ANALYSIS.relevant(None if facts.get("current_level") is None else levelcare.Level(facts["current_level"])))
+    return list(ANALYSIS.relevant(None if facts.get("current_level") is None else ENGINE.levels[facts["current_level"]]))
 
 
 def _brute_force(facts: dict[str, Any], unknown: list[str]) -> tuple[set[str], list[levelcare.Level]]:

@@ -150,7 +150,7 @@ def test_a_readiness_sign_that_can_never_be_met_is_named_with_its_number(tmp_pat
     [finding] = [f for f in report.findings if f.check == "never-fires"]
     assert key(finding) == ("error", "never-fires", "TR-4", "transitions.toml")
     assert "sign 1 of TR-4 can never be met" in finding.message
-    assert 'it asks that harm_risk is one of ["none", "low"] and that harm_risk is "high"' in finding.message
+    assert 'it asks that harm_risk is "none" or "low" and that harm_risk is "high"' in finding.message
 
 
 def test_a_service_whose_facts_force_a_level_outside_its_own_never_fires(tmp_path: Path) -> None:
@@ -486,17 +486,17 @@ def test_a_contradiction_too_large_to_expand_is_still_found() -> None:
     verifier = _Verifier(attrs.evolve(rulebase, rules=rules))
     never = [f for f in verifier.report("built in code", []).findings if f.check == "never-fires"]
     assert [(f.rule_id, f.severity) for f in never] == [(first.id, Severity.ERROR)]
-    assert "harm_risk is none of its values" in never[0].message
+    assert "harm_risk is never any value" in never[0].message
 
 
 NEVER = [
     (
         {"not": {"fact": "harm_risk", "at_least": "none"}},
-        'its condition asks that harm_risk is none of its values, which no assessment can be',
+        "its condition asks that harm_risk is never any value, which no assessment can be",
     ),
     (
         {"all": [{"fact": "weeks_at_current_level", "at_least": 12}, {"fact": "weeks_at_current_level", "at_most": 11}]},
-        "it asks that weeks_at_current_level is from 12 to 520 and that weeks_at_current_level is from 0 to 11",
+        "it asks that weeks_at_current_level is at least 12 and that weeks_at_current_level is at most 11",
     ),
     (
         {"any": [
@@ -515,16 +515,16 @@ NEVER = [
             {"any": [{"fact": "motivation", "is": "low"}, {"not": {"fact": "motivation", "at_least": "high"}}]},
         ]},
         (
-            '(motivation is "high" or motivation is "moderate") and (motivation is "low" or motivation is none of its '
-            "values) cannot both be true"
+            '(motivation is "high" or motivation is "moderate") and (motivation is "low" or motivation is never any '
+            "value) cannot both be true"
         ),
     ),
     (
         {"all": [{"fact": "motivation", "one_of": ["high", "moderate"]}, {"fact": "motivation", "is": "low"},
                  {"fact": "motivation", "is_not": "high"}]},
         (
-            'motivation is one of ["high", "moderate"] and that motivation is "low" and that motivation is one of '
-            '["moderate", "low"], which cannot all be true at once'
+            'motivation is "high" or "moderate" and that motivation is "low" and that motivation is "moderate" or '
+            '"low", which cannot all be true at once'
         ),
     ),
 ]

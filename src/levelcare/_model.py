@@ -1,7 +1,9 @@
 """The public value classes: Level, LevelSet, Transition, Decision, Reason, Program, RulebaseInfo.
 
-Values only: nothing here loads or runs a rule base. Levels are data of each rule
-base; this module knows only that they are ordered.
+Values only: nothing here runs a rule base, or loads one on import. Levels are data
+of each rule base; this module knows only that they are ordered. ``Level.IOP`` and
+``Decision.from_dict`` without ``levels`` ask the rule base package for the shipped
+rule base when first used.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import functools
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from importlib import metadata
 from types import MappingProxyType
 from typing import Any, overload
@@ -30,28 +32,25 @@ DATA_REQUIRED = "data-required"
 STATUSES = (COMPLETE, DATA_REQUIRED)
 
 
-class _LevelType(type):
-    """Keeps version 1.0's ``Level`` enum spellings working for the shipped rule base.
+def _shipped_levels() -> LevelSet:
+    """The shipped rule base's levels, loaded by the rule base package on first use."""
+    # Imported when first needed rather than at the top: the rule base is built
+    # from the values of this module, and nothing here loads it on import.
+    from ._rulebase import shipped
 
-    ``Level.IOP``, ``Level("iop")`` and ``list(Level)`` name the shipped rule
-    base's levels; ``Level(id=..., label=..., rank=...)`` builds a new level.
-    """
+    return shipped().levels
+
+
+class _LevelType(type):
+    """Names the shipped rule base's levels as attributes of ``Level``: ``Level.IOP``."""
 
     def __getattr__(cls, name: str) -> Level:
-        if not re.fullmatch(r"[A-Z][A-Z0-9_]*", name) or _SHIPPED_LEVELS is None:
+        if not re.fullmatch(r"[A-Z][A-Z0-9_]*", name):
             raise AttributeError(name)
-        found = _SHIPPED_LEVELS().get(name.lower())
+        found = _shipped_levels().get(name.lower())
         if found is None:
             raise AttributeError(name)
         return found
-
-    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
-        if len(args) == 1 and not kwargs and _SHIPPED_LEVELS is not None:
-            return _SHIPPED_LEVELS()[args[0]]
-        return super().__call__(*args, **kwargs)
-
-    def __iter__(cls) -> Iterator[Level]:
-        return iter(_SHIPPED_LEVELS() if _SHIPPED_LEVELS is not None else ())
 
 
 @attrs.frozen(eq=False, kw_only=True)
@@ -65,8 +64,7 @@ class Level(metaclass=_LevelType):
     naturally.
 
     ``Level.IOP`` (an upper-case id as an attribute) is the level with that id in
-    the shipped rule base, kept for code written for version 1.0; for any other
-    rule base use ``engine.levels["iop"]``.
+    the shipped rule base; for any other rule base use ``engine.levels["iop"]``.
 
     Attributes:
         id: The level's id, as rule files and ``to_dict()`` write it.
@@ -74,8 +72,7 @@ class Level(metaclass=_LevelType):
         rank: 0 for the least intensive level, upwards.
         description: One line saying what care at this level is.
 
-    .. versionchanged:: 1.1
-       Levels come from the rule base; ``Level`` was an enum of four members.
+    .. versionadded:: 1.0
     """
 
     id: str
@@ -85,7 +82,7 @@ class Level(metaclass=_LevelType):
 
     @property
     def value(self) -> str:
-        """The level's id (the name ``Level`` members had in version 1.0)."""
+        """The level's id, as rule files write it."""
         return self.id
 
     def __eq__(self, other: object) -> bool:
@@ -123,7 +120,7 @@ class LevelSet(Sequence[Level]):
     ``levels[0]`` is the least intensive level, ``levels["iop"]`` the level with
     that id. Immutable.
 
-    .. versionadded:: 1.1
+    .. versionadded:: 1.0
     """
 
     __slots__ = ("_by_id", "_levels")
@@ -189,15 +186,6 @@ class LevelSet(Sequence[Level]):
     @property
     def highest(self) -> Level:
         return self._levels[-1]
-
-
-# Set by the rule base loader: the shipped rule base's levels, loaded on first use.
-_SHIPPED_LEVELS: Callable[[], LevelSet] | None = None
-
-
-def _register_shipped(levels: Callable[[], LevelSet]) -> None:
-    global _SHIPPED_LEVELS
-    _SHIPPED_LEVELS = levels
 
 
 class Transition(enum.Enum):
@@ -415,15 +403,9 @@ class Decision:
                 listing every way in which the fields contradict each other (a
                 complete decision with no level, a level outside ``level_range``,
                 a data-required decision with a level, ...).
-
-        .. versionchanged:: 1.1
-           ``levels``, for decisions of an organisation's own rule base.
         """
         if levels is None:
-            if _SHIPPED_LEVELS is None:  # pragma: no cover - the package registers it on import
-                msg = "decision: pass levels=engine.levels"
-                raise InvalidDecisionData(msg)
-            levels = _SHIPPED_LEVELS()
+            levels = _shipped_levels()
         elif not isinstance(levels, LevelSet):
             msg = f"levels: expected a LevelSet such as engine.levels, got {type_name(levels)}"
             raise InvalidDecisionData(msg)
@@ -499,12 +481,16 @@ def _inconsistencies(d: Decision) -> list[str]:
             problems.append("decision.missing: a data-required decision names the facts it needs, got none")
     programme = d.level if d.level is not None else high
     if d.program.level != programme:
-        problems.append(f"program.level: expected {programme.value!r}, the decision's level, got {d.program.level.value!r}")
+        problems.append(
+            f"program.level: expected {programme.value!r}, the decision's level, got {d.program.level.value!r}"
+        )
     for where, digest in (("decision.input_sha256", d.input_sha256), ("rulebase.sha256", d.rulebase.sha256)):
         if digest is not None and not _SHA256.fullmatch(digest):
             problems.append(f"{where}: expected 64 lowercase hexadecimal digits, got {shorten(digest)}")
     if d.as_of is not None and d.as_of.utcoffset() is None:
-        problems.append(f"decision.as_of: expected a date and time with a UTC offset, got {shorten(d.as_of.isoformat())}")
+        problems.append(
+            f"decision.as_of: expected a date and time with a UTC offset, got {shorten(d.as_of.isoformat())}"
+        )
     return problems
 
 
@@ -587,4 +573,6 @@ def _program(data: Mapping[str, Any], levels: LevelSet) -> Program:
 
 def _rulebase(data: Mapping[str, Any]) -> RulebaseInfo:
     reader = _Reader(data, "rulebase", LevelSet(()))
-    return RulebaseInfo(name=reader.get("name", str), version=reader.get("version", str), sha256=reader.get("sha256", str))
+    return RulebaseInfo(
+        name=reader.get("name", str), version=reader.get("version", str), sha256=reader.get("sha256", str)
+    )

@@ -171,7 +171,7 @@ class InvalidDecisionData(LevelCareError, ValueError):
 class UnknownLevel(LevelCareError, LookupError, ValueError):
     """A level id that the rule base does not declare, such as ``engine.levels["detox"]``.
 
-    .. versionadded:: 1.1
+    .. versionadded:: 1.0
     """
 
 
@@ -184,7 +184,7 @@ class InvalidOverride(LevelCareError, ValueError):
             field ``""`` saying how many more.
         omitted: How many problems were found but not listed (0 when all are).
 
-    .. versionadded:: 1.1
+    .. versionadded:: 1.0
     """
 
     def __init__(self, problems: Iterable[AssessmentProblem]) -> None:

@@ -13,7 +13,7 @@ specification with ``fhir.resources`` (``pip install "levelcare[fhir]"``)::
 
 Levels, facts and rule ids all come from the engine's rule base.
 
-.. versionadded:: 1.1
+.. versionadded:: 1.0
 """
 
 from ._adapters._fhir import (

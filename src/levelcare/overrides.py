@@ -17,7 +17,7 @@
 Reason codes (:data:`REASONS`) form a small code list of their own, with
 displays; the levels come from the engine's rule base.
 
-.. versionadded:: 1.1
+.. versionadded:: 1.0
 """
 
 from ._adapters._overrides import (

@@ -940,7 +940,7 @@ def check_callable(
         TypeError: ``placement`` is not callable, or ``engine`` is neither an
             Engine nor a Vocabulary.
 
-    .. versionadded:: 1.1
+    .. versionadded:: 1.0
     """
     if not callable(placement):
         msg = f"placement must be a function from facts to a level id, got {type(placement).__name__}"

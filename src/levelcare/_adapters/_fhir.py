@@ -38,7 +38,7 @@ _MAX_VALUE = "http://hl7.org/fhir/StructureDefinition/maxValue"
 class FhirError(LevelCareError, ValueError):
     """A FHIR resource cannot be written or read as asked (an unknown FHIR version, say).
 
-    .. versionadded:: 1.1
+    .. versionadded:: 1.0
     """
 
 

@@ -145,7 +145,7 @@ class PlacementOverride:
     Raises:
         InvalidOverride: listing every problem, by field.
 
-    .. versionadded:: 1.1
+    .. versionadded:: 1.0
     """
 
     indicated: Level

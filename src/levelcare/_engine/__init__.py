@@ -198,7 +198,7 @@ class Engine:
     def levels(self) -> LevelSet:
         """The rule base's levels, least intensive first (``engine.levels["iop"]``).
 
-        .. versionadded:: 1.1
+        .. versionadded:: 1.0
         """
         return self._rb.levels
 

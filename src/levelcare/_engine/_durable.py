@@ -262,12 +262,13 @@ class _Plan:
         self._piece_numbers: dict[str, int] = {}
         self.constant: list[int] = []
         self.formulas: list[tuple[int, Formula]] = []
+        tests = _Tests(self)
         for index, condition in enumerate(conditions):
             before = len(self.problems)
             self._check_integers(index, condition)
             if len(self.problems) > before:
                 continue
-            test = self._compile(condition)
+            test = cond.fold(condition, tests)
             if test is ALWAYS:
                 self.constant.append(index)
             elif isinstance(test, dict):
@@ -318,45 +319,6 @@ class _Plan:
                         "narrow the fact's minimum and maximum",
                     )
                 )
-
-    # --- conditions to tests ------------------------------------------------------------
-
-    def _compile(self, condition: cond.Condition) -> Test | _Settled:
-        if isinstance(condition, (cond.All, cond.Any_)):
-            joined = "$and" if isinstance(condition, cond.All) else "$or"
-            # In an "all", a part that always holds can be left out and one that never
-            # holds settles the whole; in an "any" the other way round.
-            neutral, absorbing = (ALWAYS, NEVER) if joined == "$and" else (NEVER, ALWAYS)
-            parts: list[Test] = []
-            for item in condition.items:
-                part = self._compile(item)
-                if part is absorbing:
-                    return absorbing
-                if isinstance(part, dict):
-                    parts.append(part)
-            if not parts:
-                return neutral
-            return parts[0] if len(parts) == 1 else {joined: parts}
-        if isinstance(condition, cond.ValueAtom):
-            ranks = self.ranks[condition.fact]
-            field = self.field("fact", condition.fact)
-            return _membership(field, sorted(ranks[(type(v), v)] for v in condition.allowed), self.numeric(field))
-        if isinstance(condition, cond.RangeAtom):
-            field = self.field("fact", condition.fact)
-            return _range(field, condition.intervals, self.numeric(field))
-        if isinstance(condition, cond.ProgramAtom):
-            operator = "$lt" if condition.below else "$gte"
-            reference = self.field("context", f"{condition.which}_minimum")
-            return {operator: {self.field("fact", condition.fact): {"$m": reference}}}
-        field = self.field("context", condition.name)
-        if condition.name == "level":
-            return _membership(field, sorted(self.level_ranks[v] for v in condition.allowed), self.numeric(field))
-        if condition.name == "emergency":
-            return _membership(field, sorted(int(v) for v in condition.allowed), self.numeric(field))
-        options: list[Test] = [{field: v} for v in sorted(condition.allowed)]
-        if not options:
-            return NEVER
-        return options[0] if len(options) == 1 else {"$or": options}
 
     # --- tests to pieces ----------------------------------------------------------------
 
@@ -425,6 +387,62 @@ class _Plan:
         if current:
             chunks.append(current)
         return chunks
+
+
+class _Tests:
+    """Conditions as durable tests, or settled where a part decides the whole."""
+
+    def __init__(self, plan: _Plan) -> None:
+        self.plan = plan
+
+    def value(self, atom: cond.ValueAtom) -> Test | _Settled:
+        ranks = self.plan.ranks[atom.fact]
+        field = self.plan.field("fact", atom.fact)
+        return _membership(field, sorted(ranks[(type(v), v)] for v in atom.allowed), self.plan.numeric(field))
+
+    def range(self, atom: cond.RangeAtom) -> Test | _Settled:
+        field = self.plan.field("fact", atom.fact)
+        return _range(field, atom.intervals, self.plan.numeric(field))
+
+    def program(self, atom: cond.ProgramAtom) -> Test | _Settled:
+        operator = "$lt" if atom.below else "$gte"
+        reference = self.plan.field("context", f"{atom.which}_minimum")
+        return {operator: {self.plan.field("fact", atom.fact): {"$m": reference}}}
+
+    def context(self, atom: cond.ContextAtom) -> Test | _Settled:
+        field = self.plan.field("context", atom.name)
+        if atom.name == "level":
+            ranks = self.plan.level_ranks
+            return _membership(field, sorted(ranks[v] for v in atom.allowed), self.plan.numeric(field))
+        if atom.name == "emergency":
+            return _membership(field, sorted(int(v) for v in atom.allowed), self.plan.numeric(field))
+        options: list[Test] = [{field: v} for v in sorted(atom.allowed)]
+        if not options:
+            return NEVER
+        return options[0] if len(options) == 1 else {"$or": options}
+
+    def all(self, items: Iterator[Test | _Settled]) -> Test | _Settled:
+        return _joined_tests("$and", items)
+
+    def any(self, items: Iterator[Test | _Settled]) -> Test | _Settled:
+        return _joined_tests("$or", items)
+
+
+def _joined_tests(joined: str, items: Iterator[Test | _Settled]) -> Test | _Settled:
+    """Parts joined by ``$and`` or ``$or``, drawn only until one settles the whole."""
+    # In an "all", a part that always holds can be left out and one that never
+    # holds settles the whole; in an "any" the other way round. Stopping there
+    # also keeps the parts after it from taking field names.
+    neutral, absorbing = (ALWAYS, NEVER) if joined == "$and" else (NEVER, ALWAYS)
+    parts: list[Test] = []
+    for part in items:
+        if part is absorbing:
+            return absorbing
+        if isinstance(part, dict):
+            parts.append(part)
+    if not parts:
+        return neutral
+    return parts[0] if len(parts) == 1 else {joined: parts}
 
 
 def _short_number(value: int) -> str:

@@ -14,8 +14,9 @@ from xml.sax.saxutils import escape as _xml_escape
 from .._model import Level, Transition
 from .._rulebase import Rule, RuleBase
 from .._rulebase import _conditions as cond
-from .._rulebase._vocabulary import FactValue, Vocabulary
+from .._rulebase._vocabulary import Vocabulary
 from .._semantics import Placement
+from ._wording import alternatives, code, condition_text
 
 __all__ = [
     "condition_text",
@@ -36,8 +37,6 @@ _GROUP_TITLES = {
         "These facts shape services and considerations; they never change the level.",
     ),
 }
-_CONTEXT_NOUNS = {"level": "the decided level", "transition": "the transition"}
-_PROGRAM_UNITS = {"hours": "hours a week", "days": "days a week"}
 # CommonMark lets a backslash escape any ASCII punctuation; these are the ones that
 # could start markup inside a statement or a table cell.
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|#])")
@@ -48,122 +47,11 @@ def _md(text: str) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(text.split()))
 
 
-def _code(value: object) -> str:
-    return f"`{_show(value)}`"
-
-
-def _show(value: object) -> str:
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    return str(value)
-
-
-def _alternatives(words: Sequence[str], joiner: str = "or") -> str:
-    if len(words) <= 1:
-        return "".join(words)
-    return ", ".join(words[:-1]) + f" {joiner} " + words[-1]
-
-
-# --- conditions ------------------------------------------------------------------
-
-
-def condition_text(condition: cond.Condition, vocabulary: Vocabulary, levels: Sequence[str] = ()) -> str:
-    """A canonical condition as one line of Markdown a clinician can read.
-
-    Ordinal sets are named by their shortest faithful form: a single value, "at
-    least" or "at most" along the need order, "not" one value, or a list.
-
-    Args:
-        condition: A parsed, canonical condition.
-        vocabulary: The rule base's facts, for need order and ranges.
-        levels: The rule base's level ids, least intensive first, for level tests.
-
-    Returns:
-        Markdown text, with fact names and values in code spans.
-    """
-    return _text(condition, vocabulary, tuple(levels), nested=False)
-
-
-def _text(condition: cond.Condition, vocabulary: Vocabulary, levels: tuple[str, ...], *, nested: bool) -> str:
-    if isinstance(condition, (cond.All, cond.Any_)):
-        if not condition.items:
-            return "always" if isinstance(condition, cond.All) else "never"
-        if len(condition.items) == 1:
-            return _text(condition.items[0], vocabulary, levels, nested=nested)
-        joiner = " and " if isinstance(condition, cond.All) else " or "
-        text = joiner.join(_text(item, vocabulary, levels, nested=True) for item in condition.items)
-        return f"({text})" if nested else text
-    if isinstance(condition, cond.ValueAtom):
-        return f"{_code(condition.fact)} {_value_phrase(condition, vocabulary)}"
-    if isinstance(condition, cond.RangeAtom):
-        return f"{_code(condition.fact)} {_range_phrase(condition, vocabulary)}"
-    if isinstance(condition, cond.ProgramAtom):
-        relation = "is below" if condition.below else "is at least"
-        unit = _PROGRAM_UNITS.get(condition.which, condition.which)
-        return f"{_code(condition.fact)} {relation} the level's programme minimum of {unit}"
-    return _context_phrase(condition, levels)
-
-
-def _value_phrase(atom: cond.ValueAtom, vocabulary: Vocabulary) -> str:
-    values = vocabulary[atom.fact].values
-    allowed = [v for v in values if _member(v, atom.allowed)]
-    shown = [_code(v) for v in allowed]
-    if not allowed:
-        return "is never any value"
-    if len(allowed) == len(values):
-        return "is known"
-    if len(allowed) <= 2:
-        return "is " + _alternatives(shown)
-    excluded = [v for v in values if not _member(v, atom.allowed)]
-    if len(excluded) == 1:
-        return f"is not {_code(excluded[0])}"
-    if allowed == list(values[len(values) - len(allowed) :]):
-        return f"is at least {_code(allowed[0])}"
-    if allowed == list(values[: len(allowed)]):
-        return f"is at most {_code(allowed[-1])}"
-    return "is " + _alternatives(shown)
-
-
-def _member(value: FactValue, allowed: Iterable[FactValue]) -> bool:
-    # True == 1 in Python; a boolean value must only match a boolean.
-    return any(value == a and type(value) is type(a) for a in allowed)
-
-
-def _range_phrase(atom: cond.RangeAtom, vocabulary: Vocabulary) -> str:
-    fact = vocabulary[atom.fact]
-    low, high = fact.minimum or 0, fact.maximum or 0
-    parts = []
-    for start, end in atom.intervals:
-        if start == end:
-            parts.append(f"is {start}")
-        elif start <= low:
-            parts.append(f"is at most {end}")
-        elif end >= high:
-            parts.append(f"is at least {start}")
-        else:
-            parts.append(f"is from {start} to {end}")
-    return _alternatives(parts) if parts else "is never any value"
-
-
-def _context_phrase(atom: cond.ContextAtom, levels: tuple[str, ...]) -> str:
-    domain = cond.context_domain(atom.name, levels) if levels else tuple(sorted(atom.allowed, key=str))
-    allowed = [d for d in domain if d in atom.allowed]
-    if atom.name == "emergency":
-        if allowed == [True]:
-            return "an emergency applies"
-        if allowed == [False]:
-            return "no emergency applies"
-        return "always" if allowed else "never"
-    return f"{_CONTEXT_NOUNS[atom.name]} is " + _alternatives([_code(v) for v in allowed])
-
-
 # --- Markdown references --------------------------------------------------------
 
 
 def _sources(ids: Iterable[str]) -> str:
-    return ", ".join(_code(s) for s in ids)
+    return ", ".join(code(s) for s in ids)
 
 
 def _when_line(condition: cond.Condition, vocabulary: Vocabulary, levels: Sequence[str] = ()) -> str:
@@ -207,8 +95,8 @@ def vocabulary_markdown(rulebase: RuleBase, *, title: str = "Fact vocabulary") -
                 if fact.need is not None:
                     values += f" (need {fact.need} with the number)"
             else:
-                values = " ".join(_code(v) for v in fact.values)
-            lines.append(f"| {_code(fact.name)} | {values} | {_md(fact.meaning)} | {_sources(fact.sources)} |")
+                values = " ".join(code(v) for v in fact.values)
+            lines.append(f"| {code(fact.name)} | {values} | {_md(fact.meaning)} | {_sources(fact.sources)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -223,7 +111,7 @@ def _rule_block(rule: Rule, vocabulary: Vocabulary) -> list[str]:
 
 
 def _levels_text(levels: Iterable[Level]) -> str:
-    return _alternatives([lvl.label for lvl in sorted(levels)], "and")
+    return alternatives([lvl.label for lvl in sorted(levels)], "and")
 
 
 def rules_markdown(rulebase: RuleBase, *, title: str = "Rules reference") -> str:
@@ -358,7 +246,7 @@ def _services_section(rulebase: RuleBase) -> list[str]:
     ]
     for service in rulebase.services:
         when = condition_text(service.when, rulebase.vocabulary, rulebase.levels.ids)
-        lines.append(f"| {_code(service.name)} | {when} | {_sources(service.sources)} |")
+        lines.append(f"| {code(service.name)} | {when} | {_sources(service.sources)} |")
     return lines
 
 
@@ -412,8 +300,8 @@ def _sources_section(rulebase: RuleBase) -> list[str]:
         "|---|---|---|---|",
     ]
     for source in rulebase.sources:
-        by = ", ".join(_code(name) for name in cited.get(source.id, []))
-        lines.append(f"| {_code(source.id)} | {_md(source.title)} | {_md(source.covers)} | {by} |")
+        by = ", ".join(code(name) for name in cited.get(source.id, []))
+        lines.append(f"| {code(source.id)} | {_md(source.title)} | {_md(source.covers)} | {by} |")
     return lines
 
 

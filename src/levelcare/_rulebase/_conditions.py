@@ -13,12 +13,38 @@ The last four forms only appear in services and considerations, which are read
 after the level is decided. Parsing turns every tree into negation-free canonical
 form: each atom carries the exact set of values (or integer intervals) it accepts,
 so ``not`` is pushed into the atoms and never reaches the engine.
+
+Every reading of a condition -- evaluation, durable tests, decision diagrams,
+words -- walks the tree with :func:`fold`. A reader supplies an
+:class:`Algebra`: what each kind of atom means to it, and how ``all`` and
+``any`` combine the meanings of their parts. ``fold`` does the walking::
+
+    class Size:  # how many atoms a condition has
+        def value(self, atom: Atom) -> int:
+            return 1
+
+        range = program = context = value
+
+        def all(self, items: Iterator[int]) -> int:
+            return sum(items)
+
+        any = all
+
+    fold(condition, Size())
+
+The parts reach ``all`` and ``any`` as a lazy iterator: a part is folded only
+when the combinator draws it, so a combinator that stops early (an ``all`` that
+met a false part) leaves the remaining parts unvisited, and one that draws every
+part visits each node exactly once. ``fold(condition, algebra, memo={})`` reuses
+the meaning of a subtree equal to one already folded, for readers whose
+conditions share parts (the same rule in several thresholds).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
+from itertools import chain
+from typing import Any, Protocol, TypeVar
 
 import attrs
 
@@ -37,6 +63,8 @@ CONTEXT_DOMAINS: dict[str, tuple[Any, ...]] = {
 def context_domain(name: str, levels: tuple[str, ...]) -> tuple[Any, ...]:
     """The values context atom ``name`` may take in a rule base with these level ids."""
     return levels if name == "level" else CONTEXT_DOMAINS[name]
+
+
 PROGRAM_MINIMUMS = ("hours", "days")
 _FACT_OPERATORS = ("is", "is_not", "one_of", "at_least", "at_most", "below_program_minimum")
 
@@ -88,6 +116,100 @@ Atom = ValueAtom | RangeAtom | ProgramAtom | ContextAtom
 Condition = Atom | All | Any_
 TRUE: Condition = All(())
 FALSE: Condition = Any_(())
+
+
+T = TypeVar("T")
+
+
+class Algebra(Protocol[T]):
+    """What a condition means to one reader: a meaning for each atom, and how groups combine.
+
+    :func:`fold` calls exactly one method per node it visits. ``all`` and ``any``
+    receive the meanings of their parts lazily, in order; an empty group is
+    ``TRUE`` (``all``) or ``FALSE`` (``any``), and its iterator yields nothing.
+    """
+
+    def value(self, atom: ValueAtom) -> T:
+        """The meaning of a finite fact's test."""
+        ...
+
+    def range(self, atom: RangeAtom) -> T:
+        """The meaning of an integer fact's test."""
+        ...
+
+    def program(self, atom: ProgramAtom) -> T:
+        """The meaning of a test against the level's programme minimum."""
+        ...
+
+    def context(self, atom: ContextAtom) -> T:
+        """The meaning of a test of the decided level, transition or emergency flag."""
+        ...
+
+    def all(self, items: Iterator[T]) -> T:
+        """The meaning of a conjunction, from its parts' meanings."""
+        ...
+
+    def any(self, items: Iterator[T]) -> T:
+        """The meaning of a disjunction, from its parts' meanings."""
+        ...
+
+
+def fold(condition: Condition, algebra: Algebra[T], *, memo: MutableMapping[Condition, T] | None = None) -> T:
+    """The meaning of ``condition`` under ``algebra``: the one walk of the condition tree.
+
+    Args:
+        condition: A canonical condition.
+        algebra: What atoms mean and how ``all`` and ``any`` combine.
+        memo: If given, meanings of subtrees already folded, by the subtree (equal
+            subtrees share one meaning); read and filled in by this call.
+
+    Returns:
+        What ``algebra`` makes of the condition.
+    """
+    if memo is not None and condition in memo:
+        return memo[condition]
+    result: T
+    if isinstance(condition, All):
+        result = algebra.all(fold(item, algebra, memo=memo) for item in condition.items)
+    elif isinstance(condition, Any_):
+        result = algebra.any(fold(item, algebra, memo=memo) for item in condition.items)
+    elif isinstance(condition, ValueAtom):
+        result = algebra.value(condition)
+    elif isinstance(condition, RangeAtom):
+        result = algebra.range(condition)
+    elif isinstance(condition, ProgramAtom):
+        result = algebra.program(condition)
+    else:
+        result = algebra.context(condition)
+    if memo is not None:
+        memo[condition] = result
+    return result
+
+
+class Rebuild:
+    """The algebra that rebuilds a condition as it is; override a leaf to rewrite it.
+
+    A subclass that replaces, say, :meth:`context` yields the condition with every
+    context atom rewritten and everything else kept.
+    """
+
+    def value(self, atom: ValueAtom) -> Condition:
+        return atom
+
+    def range(self, atom: RangeAtom) -> Condition:
+        return atom
+
+    def program(self, atom: ProgramAtom) -> Condition:
+        return atom
+
+    def context(self, atom: ContextAtom) -> Condition:
+        return atom
+
+    def all(self, items: Iterator[Condition]) -> Condition:
+        return All(tuple(items))
+
+    def any(self, items: Iterator[Condition]) -> Condition:
+        return Any_(tuple(items))
 
 
 class ConditionError(Exception):
@@ -165,7 +287,7 @@ def _parse(
             problems.append(f"{path}: 'not' stands alone in its table, found {sorted(keys)}")
             return FALSE
         inner = _parse(data["not"], vocabulary, context, readable, problems, f"{path}.not", levels, suggest)
-        return negate(inner, vocabulary)
+        return negate(inner, vocabulary, levels)
     for name in CONTEXT_NAMES:
         if name in keys:
             if not context:
@@ -219,9 +341,7 @@ def _parse_fact(
         problems.append(f"{path}: unknown operator {shorten(unknown_keys[0])}{suggestion}")
         return FALSE
     if len(operators) != 1:
-        problems.append(
-            f"{path}: a fact test takes exactly one of {', '.join(_FACT_OPERATORS)}; found {operators}"
-        )
+        problems.append(f"{path}: a fact test takes exactly one of {', '.join(_FACT_OPERATORS)}; found {operators}")
         return FALSE
     if not isinstance(name, str) or name not in vocabulary:
         hint = suggest(str(name), vocabulary.by_name)
@@ -317,48 +437,101 @@ def _normalise(intervals: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], .
 # --- transformation -----------------------------------------------------------
 
 
-def negate(condition: Condition, vocabulary: Vocabulary) -> Condition:
-    """The canonical form of ``not condition``."""
-    if isinstance(condition, All):
-        return Any_(tuple(negate(c, vocabulary) for c in condition.items))
-    if isinstance(condition, Any_):
-        return All(tuple(negate(c, vocabulary) for c in condition.items))
-    if isinstance(condition, ValueAtom):
-        fact = vocabulary[condition.fact]
-        return ValueAtom(condition.fact, frozenset(v for v in fact.values if v not in condition.allowed))
-    if isinstance(condition, RangeAtom):
-        fact = vocabulary[condition.fact]
+@attrs.frozen
+class _Negation:
+    """``not``, pushed into the atoms: each atom accepts what it did not, ``all`` and ``any`` swap."""
+
+    vocabulary: Vocabulary
+    levels: tuple[str, ...]
+
+    def value(self, atom: ValueAtom) -> Condition:
+        fact = self.vocabulary[atom.fact]
+        return ValueAtom(atom.fact, frozenset(v for v in fact.values if v not in atom.allowed))
+
+    def range(self, atom: RangeAtom) -> Condition:
+        fact = self.vocabulary[atom.fact]
         gaps: list[tuple[int, int]] = []
         cursor = fact.minimum or 0
-        for lo, hi in condition.intervals:
+        for lo, hi in atom.intervals:
             gaps.append((cursor, lo - 1))
             cursor = hi + 1
         gaps.append((cursor, fact.maximum or 0))
-        return RangeAtom(condition.fact, _normalise(gaps))
-    if isinstance(condition, ProgramAtom):
-        return ProgramAtom(condition.fact, condition.which, not condition.below)
-    domain = CONTEXT_DOMAINS[condition.name]
-    return ContextAtom(condition.name, frozenset(d for d in domain if d not in condition.allowed))
+        return RangeAtom(atom.fact, _normalise(gaps))
+
+    def program(self, atom: ProgramAtom) -> Condition:
+        return ProgramAtom(atom.fact, atom.which, not atom.below)
+
+    def context(self, atom: ContextAtom) -> Condition:
+        domain = context_domain(atom.name, self.levels)
+        return ContextAtom(atom.name, frozenset(d for d in domain if d not in atom.allowed))
+
+    def all(self, items: Iterator[Condition]) -> Condition:
+        return Any_(tuple(items))
+
+    def any(self, items: Iterator[Condition]) -> Condition:
+        return All(tuple(items))
+
+
+def negate(condition: Condition, vocabulary: Vocabulary, levels: tuple[str, ...] = ()) -> Condition:
+    """The canonical form of ``not condition``.
+
+    Args:
+        condition: A canonical condition.
+        vocabulary: The facts it reads.
+        levels: The rule base's level ids, the values a ``{ level = ... }`` test
+            chooses from.
+    """
+    return fold(condition, _Negation(vocabulary, levels))
+
+
+class _Atoms:
+    """Every atom, depth first."""
+
+    def value(self, atom: Atom) -> tuple[Atom, ...]:
+        return (atom,)
+
+    range = program = context = value
+
+    def all(self, items: Iterator[tuple[Atom, ...]]) -> tuple[Atom, ...]:
+        return tuple(chain.from_iterable(items))
+
+    def any(self, items: Iterator[tuple[Atom, ...]]) -> tuple[Atom, ...]:
+        return tuple(chain.from_iterable(items))
+
+
+class _FactsRead:
+    """The names of the facts read."""
+
+    def value(self, atom: ValueAtom | RangeAtom | ProgramAtom) -> frozenset[str]:
+        return frozenset((atom.fact,))
+
+    range = program = value
+
+    def context(self, atom: ContextAtom) -> frozenset[str]:
+        return frozenset()
+
+    def all(self, items: Iterator[frozenset[str]]) -> frozenset[str]:
+        return frozenset().union(*items)
+
+    def any(self, items: Iterator[frozenset[str]]) -> frozenset[str]:
+        return frozenset().union(*items)
 
 
 def atoms(condition: Condition) -> Iterable[Atom]:
     """Every atom of a condition, depth first."""
-    if isinstance(condition, (All, Any_)):
-        for item in condition.items:
-            yield from atoms(item)
-    else:
-        yield condition
+    return fold(condition, _Atoms())
 
 
 def facts_read(condition: Condition) -> frozenset[str]:
     """Names of the facts a condition reads."""
-    return frozenset(a.fact for a in atoms(condition) if not isinstance(a, ContextAtom))
+    return fold(condition, _FactsRead())
 
 
 # --- evaluation (used to explain firings and to analyse unknown facts) ---------
 
 
 def atom_holds(atom: Atom, facts: Mapping[str, Any], context: Mapping[str, Any]) -> bool:
+    """Whether one atom holds; an atom on an unknown fact, or an unknown context value, never holds."""
     if isinstance(atom, ContextAtom):
         value = context.get(atom.name)
         return value is not None and value in atom.allowed
@@ -375,14 +548,57 @@ def atom_holds(atom: Atom, facts: Mapping[str, Any], context: Mapping[str, Any])
     return bool(value < minimum) if atom.below else bool(value >= minimum)
 
 
+@attrs.frozen
+class Evaluation:
+    """The algebra of truth under given facts and outcome context; ``all`` and ``any`` stop early.
+
+    Attributes:
+        facts: Fact values by name; a missing fact is unknown.
+        outcome: The outcome context (``level``, ``transition``, ``emergency``,
+            ``hours_minimum``, ``days_minimum``), empty before a level is decided.
+    """
+
+    facts: Mapping[str, Any]
+    outcome: Mapping[str, Any]
+
+    def value(self, atom: Atom) -> bool:
+        return atom_holds(atom, self.facts, self.outcome)
+
+    range = program = context = value
+
+    def all(self, items: Iterator[bool]) -> bool:
+        return all(items)
+
+    def any(self, items: Iterator[bool]) -> bool:
+        return any(items)
+
+
 def holds(condition: Condition, facts: Mapping[str, Any], context: Mapping[str, Any] | None = None) -> bool:
     """Whether ``condition`` holds; an atom on an unknown fact never holds."""
-    ctx = context or {}
-    if isinstance(condition, All):
-        return all(holds(c, facts, ctx) for c in condition.items)
-    if isinstance(condition, Any_):
-        return any(holds(c, facts, ctx) for c in condition.items)
-    return atom_holds(condition, facts, ctx)
+    return fold(condition, Evaluation(facts, context or {}))
+
+
+@attrs.frozen
+class _Reliance:
+    """Whether each part holds, with the facts of the parts of it that hold."""
+
+    truth: Evaluation
+
+    def value(self, atom: ValueAtom | RangeAtom | ProgramAtom) -> tuple[bool, frozenset[str]]:
+        return self.truth.value(atom), frozenset((atom.fact,))
+
+    range = program = value
+
+    def context(self, atom: ContextAtom) -> tuple[bool, frozenset[str]]:
+        return self.truth.value(atom), frozenset()
+
+    def all(self, items: Iterator[tuple[bool, frozenset[str]]]) -> tuple[bool, frozenset[str]]:
+        parts = list(items)
+        return all(ok for ok, _ in parts), frozenset().union(*(found for _, found in parts))
+
+    def any(self, items: Iterator[tuple[bool, frozenset[str]]]) -> tuple[bool, frozenset[str]]:
+        parts = list(items)
+        return any(ok for ok, _ in parts), frozenset().union(*(found for ok, found in parts if ok))
 
 
 def relied_on(condition: Condition, facts: Mapping[str, Any], context: Mapping[str, Any] | None = None) -> set[str]:
@@ -391,18 +607,5 @@ def relied_on(condition: Condition, facts: Mapping[str, Any], context: Mapping[s
     For ``any`` only the branches that hold count, so a reason cites the facts
     that made the rule fire rather than every fact the rule could read.
     """
-    ctx = context or {}
-    if isinstance(condition, All):
-        found: set[str] = set()
-        for item in condition.items:
-            found |= relied_on(item, facts, ctx)
-        return found
-    if isinstance(condition, Any_):
-        found = set()
-        for item in condition.items:
-            if holds(item, facts, ctx):
-                found |= relied_on(item, facts, ctx)
-        return found
-    if isinstance(condition, ContextAtom):
-        return set()
-    return {condition.fact}
+    _, found = fold(condition, _Reliance(Evaluation(facts, context or {})))
+    return set(found)

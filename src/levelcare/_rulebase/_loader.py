@@ -32,7 +32,6 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
-from .._model import LevelSet, _register_shipped
 from ..exceptions import RuleBaseError
 from ._cases import load_cases
 from ._declarations import _load_header, _load_levels, _load_sources, _load_vocabulary, _load_wording
@@ -52,15 +51,12 @@ from ._vocabulary import MAX_SHOWN, shorten
 
 @functools.cache
 def shipped() -> RuleBase:
-    """The rule base shipped inside the package, loaded once (not compiled)."""
+    """The rule base shipped inside the package, loaded once (not compiled).
+
+    The one source of the shipped defaults: ``Engine.default()``, ``Level.IOP`` and
+    ``Decision.from_dict`` without ``levels`` all read it here.
+    """
     return load(default_location())
-
-
-def _shipped_levels() -> LevelSet:
-    return shipped().levels
-
-
-_register_shipped(_shipped_levels)
 
 
 def default_location() -> Traversable:
@@ -69,7 +65,6 @@ def default_location() -> Traversable:
     if packaged.is_dir():
         return packaged
     return Path(__file__).resolve().parents[3] / "rules"
-
 
 
 _UNREAD = "the rule base is checked further once every file reads"
@@ -176,5 +171,3 @@ def load(location: Traversable | str | Path) -> RuleBase:
         location=str(location),
         cases=cases,
     )
-
-

@@ -30,7 +30,7 @@ facts' domains.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -149,10 +149,12 @@ class Thresholds:
         self._var: list[int] = [bottom] * self._terminals
         self._kids: list[tuple[int, ...]] = [()] * self._terminals
         self._unique: dict[tuple[int, tuple[int, ...]], int] = {}
-        compiled: dict[int, int] = {}
+        # A rule's condition comes back in every threshold it belongs to: compile it once.
+        compiled: dict[cond.Condition, int] = {}
+        truth = _Truth(self)
         level = 0
         for rank, condition in enumerate(conditions, start=1):
-            holds = self._compile(condition, compiled)
+            holds = cond.fold(condition, truth, memo=compiled)
             level = self._apply(_raise_to(rank), holds, level, {})
         self.root = self._keep(level)
 
@@ -226,29 +228,6 @@ class Thresholds:
         self._var, self._kids = var_of, kids_of
         self._unique = {}
         return renumbered[root]
-
-    def _compile(self, condition: cond.Condition, compiled: dict[int, int]) -> int:
-        """The diagram (terminals 0 and 1) of one condition; shared subtrees compiled once."""
-        found = compiled.get(id(condition))
-        if found is not None:
-            return found
-        if isinstance(condition, (cond.All, cond.Any_)):
-            conjunction = isinstance(condition, cond.All)
-            result = 1 if conjunction else 0
-            op = _and if conjunction else _or
-            for item in condition.items:
-                result = self._apply(op, result, self._compile(item, compiled), {})
-        elif isinstance(condition, (cond.ValueAtom, cond.RangeAtom)):
-            var = self._position[condition.fact]
-            result = self._node(
-                var,
-                tuple(int(cond.atom_holds(condition, {condition.fact: v}, {})) for v in self._cells[condition.fact]),
-            )
-        else:
-            msg = f"a threshold condition tests only facts' values, not {type(condition).__name__}"
-            raise ThresholdError(msg)
-        compiled[id(condition)] = result
-        return result
 
     # --- answering ----------------------------------------------------------------
 
@@ -353,6 +332,43 @@ class Thresholds:
         if not reach(self.root):
             return None
         return {name: chosen.get(var, 0) for var, name in enumerate(self.names) if fixed[var] < 0}
+
+
+class _Truth:
+    """A condition as a diagram with the terminals 0 and 1, built in a :class:`Thresholds`' node table."""
+
+    def __init__(self, diagram: Thresholds) -> None:
+        self.diagram = diagram
+
+    def value(self, atom: cond.ValueAtom | cond.RangeAtom) -> int:
+        d = self.diagram
+        cells = d._cells[atom.fact]
+        return d._node(d._position[atom.fact], tuple(int(cond.atom_holds(atom, {atom.fact: v}, {})) for v in cells))
+
+    range = value
+
+    def program(self, atom: cond.ProgramAtom) -> int:
+        return self._not_a_fact_value(atom)
+
+    def context(self, atom: cond.ContextAtom) -> int:
+        return self._not_a_fact_value(atom)
+
+    def all(self, items: Iterator[int]) -> int:
+        result = 1
+        for node in items:
+            result = self.diagram._apply(_and, result, node, {})
+        return result
+
+    def any(self, items: Iterator[int]) -> int:
+        result = 0
+        for node in items:
+            result = self.diagram._apply(_or, result, node, {})
+        return result
+
+    @staticmethod
+    def _not_a_fact_value(atom: cond.Atom) -> int:
+        msg = f"a threshold condition tests only facts' values, not {type(atom).__name__}"
+        raise ThresholdError(msg)
 
 
 def _raise_to(rank: int) -> Callable[[int, int], int]:

@@ -195,24 +195,29 @@ class Decisions:
 
     def _fixed(self, condition: cond.Condition, context: Context) -> cond.Condition:
         """``condition`` with the decided level, transition and emergency flag filled in."""
-        level, transition, emergency = context
-        if isinstance(condition, cond.All):
-            return cond.All(tuple(self._fixed(c, context) for c in condition.items))
-        if isinstance(condition, cond.Any_):
-            return cond.Any_(tuple(self._fixed(c, context) for c in condition.items))
-        if isinstance(condition, cond.ContextAtom):
-            value = {"level": level.value, "transition": transition.value, "emergency": emergency}[condition.name]
-            return cond.TRUE if value in condition.allowed else cond.FALSE
-        if isinstance(condition, cond.ProgramAtom):
-            program = self.t.rb.programs.get(level.id)
-            if program is None:
-                return cond.FALSE
-            minimum = program.hours_per_week[0] if condition.which == "hours" else program.days_per_week[0]
-            fact = self.t.vocabulary[condition.fact]
-            low, high = fact.minimum or 0, fact.maximum or 0
-            interval = (low, minimum - 1) if condition.below else (minimum, high)
-            return cond.RangeAtom(condition.fact, cond._normalise([interval]))
-        return condition
+        return cond.fold(condition, _Decided(self.t, context))
+
+
+class _Decided(cond.Rebuild):
+    """A condition read once a decision is known: its context and programme tests settled or made fact tests."""
+
+    def __init__(self, thresholds: Thresholds, context: Context) -> None:
+        self.t = thresholds
+        self.level, self.transition, self.emergency = context
+
+    def context(self, atom: cond.ContextAtom) -> cond.Condition:
+        value = {"level": self.level.value, "transition": self.transition.value, "emergency": self.emergency}[atom.name]
+        return cond.TRUE if value in atom.allowed else cond.FALSE
+
+    def program(self, atom: cond.ProgramAtom) -> cond.Condition:
+        program = self.t.rb.programs.get(self.level.id)
+        if program is None:
+            return cond.FALSE
+        minimum = program.hours_per_week[0] if atom.which == "hours" else program.days_per_week[0]
+        fact = self.t.vocabulary[atom.fact]
+        low, high = fact.minimum or 0, fact.maximum or 0
+        interval = (low, minimum - 1) if atom.below else (minimum, high)
+        return cond.RangeAtom(atom.fact, cond._normalise([interval]))
 
 
 def _outcome_space(vocabulary: Vocabulary, conditions: Sequence[cond.Condition], clock: Clock, backend: Any) -> Space:

@@ -8,12 +8,12 @@ be impossible.
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterator
 from typing import Any
 
+from .._render._wording import PLAIN, condition_text
 from .._rulebase import _conditions as cond
 from .._rulebase._vocabulary import Vocabulary
-from ._report import show as _show
 
 Allowed = frozenset[Any] | tuple[tuple[int, int], ...]
 Term = dict[str, Allowed]
@@ -31,40 +31,52 @@ def _satisfiable(condition: cond.Condition, vocabulary: Vocabulary) -> bool:
     only what it has shown.
     """
     try:
-        return bool(_terms(condition, vocabulary))
+        return bool(_terms(condition))
     except _TooLarge:
         return True
 
 
-def _terms(condition: cond.Condition, vocabulary: Vocabulary) -> list[Term]:
+def _terms(condition: cond.Condition) -> list[Term]:
     """Disjunctive normal form, without contradictory terms.
 
     Raises:
         _TooLarge: more than ``_MAX_TERMS`` terms.
     """
-    if isinstance(condition, cond.Any_):
-        terms: list[Term] = []
-        for item in condition.items:
-            terms += _terms(item, vocabulary)
-            if len(terms) > _MAX_TERMS:
-                raise _TooLarge
-        return terms
-    if isinstance(condition, cond.All):
+    return cond.fold(condition, _NormalForm())
+
+
+class _NormalForm:
+    """A condition as the terms of its disjunctive normal form; a term maps a fact (or ``@`` context) to what it allows."""
+
+    def value(self, atom: cond.ValueAtom) -> list[Term]:
+        return [{atom.fact: atom.allowed}] if atom.allowed else []
+
+    def range(self, atom: cond.RangeAtom) -> list[Term]:
+        return [{atom.fact: atom.intervals}] if atom.intervals else []
+
+    def program(self, atom: cond.ProgramAtom) -> list[Term]:
+        return [{}]  # a programme minimum can always be met or missed by some value
+
+    def context(self, atom: cond.ContextAtom) -> list[Term]:
+        return [{"@" + atom.name: atom.allowed}] if atom.allowed else []
+
+    def all(self, items: Iterator[list[Term]]) -> list[Term]:
         acc: list[Term] = [{}]
-        for item in condition.items:
-            acc = [m for a in acc for b in _terms(item, vocabulary) if (m := _merge(a, b)) is not None]
+        for terms in items:
+            acc = [m for a in acc for b in terms if (m := _merge(a, b)) is not None]
             if not acc:
                 return []
             if len(acc) > _MAX_TERMS:
                 raise _TooLarge
         return acc
-    if isinstance(condition, cond.ValueAtom):
-        return [{condition.fact: condition.allowed}] if condition.allowed else []
-    if isinstance(condition, cond.RangeAtom):
-        return [{condition.fact: condition.intervals}] if condition.intervals else []
-    if isinstance(condition, cond.ContextAtom):
-        return [{"@" + condition.name: condition.allowed}] if condition.allowed else []
-    return [{}]  # a programme minimum can always be met or missed by some value
+
+    def any(self, items: Iterator[list[Term]]) -> list[Term]:
+        found: list[Term] = []
+        for terms in items:
+            found += terms
+            if len(found) > _MAX_TERMS:
+                raise _TooLarge
+        return found
 
 
 def _merge(a: Term, b: Term) -> Term | None:
@@ -92,31 +104,8 @@ def _intersect(a: Allowed, b: Allowed) -> Allowed:
 
 
 def _describe(condition: cond.Condition, vocabulary: Vocabulary) -> str:
-    """A condition in words, for messages."""
-    if isinstance(condition, cond.ValueAtom):
-        fact = vocabulary[condition.fact]
-        values = [v for v in fact.values if v in condition.allowed]
-        if not values:
-            return f"{condition.fact} is none of its values"
-        if len(values) == 1:
-            return f"{condition.fact} is {_show(values[0])}"
-        return f"{condition.fact} is one of {json.dumps(values)}"
-    if isinstance(condition, cond.RangeAtom):
-        if not condition.intervals:
-            return f"{condition.fact} is no number in its range"
-        ranges = " or ".join(str(lo) if lo == hi else f"from {lo} to {hi}" for lo, hi in condition.intervals)
-        return f"{condition.fact} is {ranges}"
-    if isinstance(condition, cond.ContextAtom):
-        values = sorted(condition.allowed, key=str)
-        if not values:
-            return f"the decided {condition.name} is nothing it can be"
-        return f"the decided {condition.name} is " + " or ".join(_show(v) for v in values)
-    if isinstance(condition, cond.ProgramAtom):
-        return f"{condition.fact} is {'below' if condition.below else 'at least'} the programme's minimum {condition.which}"
-    joiner = " and " if isinstance(condition, cond.All) else " or "
-    if not condition.items:
-        return "always" if isinstance(condition, cond.All) else "never"
-    return "(" + joiner.join(_describe(c, vocabulary) for c in condition.items) + ")"
+    """A part of a condition in words, for messages; a part of several parts in parentheses."""
+    return condition_text(condition, vocabulary, style=PLAIN, nested=True)
 
 
 def _conflict(condition: cond.Condition, vocabulary: Vocabulary) -> str:
