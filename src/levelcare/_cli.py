@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import signal
+import stat
 import sys
 import threading
 import traceback
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ._engine import Engine, _batch
-from ._model import facts_sha256, installed_version
+from ._model import installed_version
 from ._render._reference import levels_svg, rules_markdown, vocabulary_markdown
 from ._render._report import render
 from ._render._schema import assessment_schema
@@ -245,6 +246,9 @@ class _Stdout:
                 raise _WriteError(self.where, error) from None
             self.records += data.count(b"\n")
 
+    def end(self) -> None:
+        pass
+
     def finish(self) -> None:
         pass
 
@@ -252,63 +256,104 @@ class _Stdout:
         pass
 
 
+class _ResumeMismatch(LevelCareError):
+    """The partial output of an earlier run is not what this run decides for the same lines."""
+
+
 class _Partial:
     """Batch output to ``OUT``, written as ``OUT.partial`` and renamed when complete.
 
-    The partial file is locked while a run writes it. Every block of records is
-    written whole (``committed`` counts the bytes of whole blocks), so an
-    interrupted run leaves whole records only; they are kept for ``--resume``.
+    Neither name is ever followed as a symbolic link: the partial file is opened
+    with ``O_NOFOLLOW`` relative to the folder, which is opened once, and a link at
+    ``OUT`` is refused too. The partial file is locked while a run writes it, and
+    it must still be the file this run opened when it is renamed. Every block of
+    records is written whole (``committed`` counts the bytes of whole blocks), so
+    an interrupted run leaves whole records only; they are kept for ``--resume``.
+
+    With ``resume``, the records already in the file are not trusted: the run
+    decides every line again, and each block of records it makes is compared byte
+    for byte with the kept records before anything is appended. One that differs
+    (an edit, a changed input, rules or levelcare) stops the run before it writes,
+    naming the first such record and counting them all.
     """
 
-    def __init__(self, target: Path, signals: _Signals, *, resume: bool) -> None:
+    def __init__(self, target: Path, signals: _Signals, *, resume: bool, input_name: str) -> None:
         self.target = target
         self.path = target.with_name(target.name + ".partial")
         self.where = str(self.path)
+        self.kept: str | None = None
+        self.replaced = False
         self._signals = signals
+        self._input_name = input_name
+        self._fd = self._folder = -1
+        self._reader: IO[bytes] | None = None
+        self.committed = self.records = self.kept_records = 0
+        self._kept_end = self._checked = self._compared = self._differ = 0
+        self._first: tuple[int, int | None] | None = None
         try:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            self._folder = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as error:
             msg = f"cannot write {self.path}: {error.strerror or error}"
             raise LevelCareError(msg) from None
         try:
+            self._open(resume=resume)
+        except BaseException:
+            self._close()
+            raise
+
+    def _open(self, *, resume: bool) -> None:
+        if _is_link(self.target.name, self._folder):
+            msg = (
+                f"{self.target} is a symbolic link; levelcare neither writes through one nor replaces it: "
+                "remove it or give the path of the file itself"
+            )
+            raise LevelCareError(msg)
+        self._fd, created = _open_regular(self.path, self._folder)
+        try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            os.close(self._fd)
             msg = f"{self.path} is being written by another levelcare batch; wait for it or choose another output file"
             raise LevelCareError(msg) from None
+        # Locked: the name must still lead to this file, not to one put there since.
+        self._check_same()
         size = os.fstat(self._fd).st_size
-        self.committed = 0
         if resume:
             # Whole lines only: a run killed outright may have left half a record.
-            self.committed = _end_of_last_line(self._fd, size)
-        elif size:
-            _stderr(f"batch: replacing {self.path}, left by an interrupted run (--resume continues it instead)")
-        os.ftruncate(self._fd, self.committed)
+            end = _end_of_last_line(self._fd, size)
+            os.ftruncate(self._fd, end)
+            self._kept_end = end - _closing_record_length(self._fd, end)
+            if not self._kept_end:
+                os.ftruncate(self._fd, 0)
+            self.committed = self._kept_end
+            self.records = self._count_records(self._kept_end)
+        elif size and not created:
+            self.replaced = True
+        if not resume:
+            os.ftruncate(self._fd, 0)
         os.lseek(self._fd, self.committed, os.SEEK_SET)
-        self.kept: str | None = None
-        #: Whole records in the file.
-        self.records = sum(os.pread(self._fd, 1 << 20, at).count(b"\n") for at in range(0, self.committed, 1 << 20))
+        self.kept_records = self.records
 
-    def read_records(self) -> Iterator[tuple[int, bytes]]:
-        """The records already in the partial file: each line's end offset and bytes."""
-        offset = 0
-        with open(self.path, "rb") as stream:
-            while offset < self.committed:
-                line = stream.readline()
-                if not line:
-                    return
-                offset += len(line)
-                yield offset, line
+    def _count_records(self, end: int) -> int:
+        return sum(os.pread(self._fd, min(1 << 20, end - at), at).count(b"\n") for at in range(0, end, 1 << 20))
 
-    def rewind(self, offset: int) -> None:
-        """Drop everything after ``offset`` (a trailer of a run stopped just before its rename)."""
-        os.ftruncate(self._fd, offset)
-        os.lseek(self._fd, offset, os.SEEK_SET)
-        self.committed = offset
-        self.records -= 1
+    def _check_same(self) -> None:
+        try:
+            named = os.stat(self.path.name, dir_fd=self._folder, follow_symlinks=False)
+        except OSError:
+            named = None
+        opened = os.fstat(self._fd)
+        if named is None or (named.st_dev, named.st_ino) != (opened.st_dev, opened.st_ino):
+            msg = f"{self.path} was replaced by another file while this run wrote it; nothing was renamed"
+            raise LevelCareError(msg)
+
+    # --- writing ------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
         with self._signals.writing():
+            if self._checked < self._kept_end:
+                data = self._compare(data)
+                if not data:
+                    return
             view = memoryview(data)
             try:
                 while view:
@@ -322,38 +367,164 @@ class _Partial:
             self.committed += len(data)
             self.records += data.count(b"\n")
 
+    def _compare(self, data: bytes) -> bytes:
+        """Check ``data`` against the kept records it stands for; the part after them, to append."""
+        reader = self._kept_reader()
+        size = min(len(data), self._kept_end - self._checked)
+        if not self._differ:
+            if reader.read(size) == data[:size]:
+                self._checked += size
+                self._compared += data.count(b"\n", 0, size)
+                return self._verified(data[size:]) if self._checked >= self._kept_end else b""
+            reader.seek(self._checked)
+        # Record by record from here: the first that differs is named, all are counted.
+        lines = data.splitlines(keepends=True)
+        for index, line in enumerate(lines):
+            if self._checked >= self._kept_end:
+                return self._verified(b"".join(lines[index:]))
+            self._compare_record(line)
+        return self._verified(b"") if self._checked >= self._kept_end else b""
+
+    def _kept_reader(self) -> IO[bytes]:
+        if self._reader is None:
+            self._reader = open(os.dup(self._fd), "rb")  # noqa: SIM115 - closed with the output
+            self._reader.seek(self._checked)
+        return self._reader
+
+    def _compare_record(self, line: bytes | None) -> None:
+        """Compare the next kept record with ``line`` (None: no line answers it)."""
+        reader = self._kept_reader()
+        # A record levelcare writes is far shorter than this; a longer line is none of
+        # them, and is passed over without being held.
+        kept = reader.readline(1 << 24)
+        self._checked += len(kept)
+        same = kept == line
+        while kept and not kept.endswith(b"\n") and self._checked < self._kept_end:
+            kept = reader.readline(1 << 24)
+            self._checked += len(kept)
+            same = False
+        self._compared += 1
+        if not same:
+            self._differ += 1
+            if self._first is None:
+                self._first = (self._compared, None if line is None else json.loads(line).get("line"))
+
+    def _verified(self, rest: bytes) -> bytes:
+        """Every kept record was compared: refuse if any differed, or go on appending ``rest``."""
+        if self._differ:
+            self._refuse()
+        # A closing record of a run stopped just before its rename goes.
+        os.ftruncate(self._fd, self._kept_end)
+        os.lseek(self._fd, self._kept_end, os.SEEK_SET)
+        self._close_reader()
+        return rest
+
+    def end(self) -> None:
+        """After the last record: kept records that no line answered are refused."""
+        if self._checked < self._kept_end:
+            with self._signals.writing():
+                while self._checked < self._kept_end:
+                    self._compare_record(None)
+                self._refuse()
+
+    def _refuse(self) -> None:
+        assert self._first is not None
+        record, number = self._first
+        answer = (
+            f"answers no line of {self._input_name}"
+            if number is None
+            else f"does not answer line {number} of {self._input_name}"
+        )
+        msg = (
+            f"{self.path}, record {record} {answer} as this rule base and levelcare {installed_version()} "
+            f"decide it ({self._differ} of its {self.kept_records} records differ): the file was edited, or "
+            "the input, the rules or levelcare changed; nothing was written: remove the file or run without --resume"
+        )
+        raise _ResumeMismatch(msg)
+
     def finish(self) -> None:
         # A signal now waits until the complete file has its name, and then stops
         # nothing: the run is done.
         with self._signals.writing(last=True):
             try:
                 os.fsync(self._fd)
-                os.replace(self.path, self.target)
+                self._check_same()
+                os.replace(self.path.name, self.target.name, src_dir_fd=self._folder, dst_dir_fd=self._folder)
             except OSError as error:
                 raise _WriteError(str(self.target), error) from None
             finally:
-                os.close(self._fd)
-                self._fd = -1
+                self._close_file()
         # The rename itself is durable once the folder is.
         with contextlib.suppress(OSError):
-            folder = os.open(self.target.parent, os.O_RDONLY)
-            try:
-                os.fsync(folder)
-            finally:
-                os.close(folder)
+            os.fsync(self._folder)
+        self._close()
 
     def abandon(self) -> None:
         """After a failed or interrupted run: keep whole records for --resume, or nothing."""
-        if self._fd < 0:  # finished: the output has its name
+        if self._fd < 0:  # finished (the output has its name), or never opened
+            self._close()
             return
         with contextlib.suppress(OSError):
-            os.ftruncate(self._fd, self.committed)
-        os.close(self._fd)
-        self._fd = -1
-        if self.committed:
+            os.ftruncate(self._fd, max(self.committed, self._kept_end))
+        if self.committed or self._kept_end:
             self.kept = str(self.path)
         else:
-            self.path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                self._check_same()
+                os.unlink(self.path.name, dir_fd=self._folder)
+        self._close()
+
+    def _close_reader(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    def _close_file(self) -> None:
+        self._close_reader()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def _close(self) -> None:
+        self._close_file()
+        if self._folder >= 0:
+            os.close(self._folder)
+            self._folder = -1
+
+
+def _is_link(name: str, folder: int) -> bool:
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def _open_regular(path: Path, folder: int) -> tuple[int, bool]:
+    """``path`` (in ``folder``) opened to read and write, never through a link; and whether it was created."""
+    flags = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+    created = True
+    try:
+        try:
+            # O_EXCL: a new file, or nothing (a link, dangling or not, is never followed).
+            fd = os.open(path.name, flags | os.O_CREAT | os.O_EXCL, 0o666, dir_fd=folder)
+        except FileExistsError:
+            created = False
+            fd = os.open(path.name, flags, dir_fd=folder)
+    except OSError as error:
+        if _is_link(path.name, folder):
+            msg = (
+                f"{path} is a symbolic link; levelcare never writes through one: "
+                "remove it or choose another output file"
+            )
+            raise LevelCareError(msg) from None
+        msg = f"cannot write {path}: {error.strerror or error}"
+        raise LevelCareError(msg) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        msg = f"{path} is not a regular file; remove it or choose another output file"
+        raise LevelCareError(msg)
+    os.set_blocking(fd, True)
+    return fd, created
 
 
 def _end_of_last_line(fd: int, size: int) -> int:
@@ -369,73 +540,16 @@ def _end_of_last_line(fd: int, size: int) -> int:
     return 0
 
 
-class _ResumeMismatch(LevelCareError):
-    """The partial output of an earlier run does not answer this input."""
+def _closing_record_length(fd: int, end: int) -> int:
+    """The length of the closing record that ends the first ``end`` bytes of ``fd``; 0 if none does.
 
-
-def _resume(
-    lines: Iterator[tuple[int, bytes | int]],
-    output: _Partial,
-    engine: Engine,
-    summary: _batch.Summary,
-    input_name: str,
-) -> None:
-    """Check every record of an earlier run against its input line, and count it.
-
-    Each record must name the input line it sits against; a decision must have
-    the sha256 of that line's facts, this rule base and this levelcare version;
-    an error record must stand against a line that is still invalid. So a resumed
-    output is the output one uninterrupted run would have written.
+    A record starts with ``{"_id":``, ``{"as_of":`` or ``{"error":`` (its keys are
+    sorted); the closing record with ``{"batch":``.
     """
-    vocabulary, rulebase = engine.vocabulary, engine.rulebase.sha256
-    version = installed_version()
-    previous = 0
-    for offset, text in output.read_records():
-        where = f"{output.path}, record {summary.records + 1}"
-        try:
-            record = json.loads(text)
-        except ValueError:
-            record = None
-        if not isinstance(record, dict):
-            msg = f"{where} is not a record levelcare wrote; remove the file or run without --resume"
-            raise _ResumeMismatch(msg)
-        if _batch.TRAILER in record:
-            output.rewind(previous)
-            break
-        item = next(lines, None)
-        if item is None or record.get("line") != item[0]:
-            msg = (
-                f"{where} answers line {shorten(record.get('line'))}, but the next line of {input_name} "
-                f"is {'missing' if item is None else item[0]}: it comes from another input; "
-                "remove the file or run without --resume"
-            )
-            raise _ResumeMismatch(msg)
-        number, raw = item
-        try:
-            if isinstance(raw, int):
-                raise _batch.InputError([])
-            known, record_id = _batch.read_assessment(raw, vocabulary)
-        except _batch.InputError:
-            known, record_id = None, None
-        if known is None:
-            same = record.get("error") == _batch.INVALID
-        else:
-            same = (
-                "status" in record
-                and record.get("input_sha256") == facts_sha256(known)
-                and (record.get("rulebase") or {}).get("sha256") == rulebase
-                and record.get("levelcare_version") == version
-                and record.get(_batch.ID_FIELD) == record_id
-            )
-        if not same:
-            msg = (
-                f"{where} does not answer line {number} of {input_name} as this rule base and levelcare "
-                f"{version} would: the input, the rules or levelcare changed; remove the file or run without --resume"
-            )
-            raise _ResumeMismatch(msg)
-        decided = None if known is None else (record.get("status"), record.get("level"), bool(record.get("emergency")))
-        summary.add_record(decided)
-        previous = offset
+    if not end:
+        return 0
+    start = _end_of_last_line(fd, end - 1)
+    return end - start if os.pread(fd, 9, start) == b'{"' + _batch.TRAILER.encode() + b'":' else 0
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
@@ -458,15 +572,21 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     output: _Stdout | _Partial | None = None
     with _Signals() as signals:
         try:
-            output = _Stdout(signals) if target is None else _Partial(target, signals, resume=args.resume)
+            if target is None:
+                output = _Stdout(signals)
+            else:
+                output = _Partial(target, signals, resume=args.resume, input_name=input_name)
+                if output.replaced:
+                    _stderr(
+                        f"batch: replacing {output.path}, left by an interrupted run (--resume continues it instead)"
+                    )
             lines = iter(reader)
             progress = _Progress(total, show_bar)
-            if isinstance(output, _Partial) and args.resume:
-                _resume(lines, output, engine, summary, input_name)
-                if summary.records:
-                    first = f"line {reader.number + 1}" if reader.number else "the start"
-                    progress.write(f"{_PROG}: batch: resuming {output.path}: {summary.records} records kept, from {first}")
-                progress.update(reader.number)
+            if isinstance(output, _Partial) and output.kept_records:
+                progress.write(
+                    f"{_PROG}: batch: resuming {output.path}: {output.kept_records} records kept; "
+                    "each is decided again and must be the same before the run goes on"
+                )
             _batch.run(
                 lines,
                 output.write,
@@ -477,6 +597,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
                 on_invalid=_invalid_line_reporter(progress),
                 on_progress=progress.update,
             )
+            output.end()
             summary.blank = reader.blank
             progress.update(reader.blank)
             output.write(summary.trailer(engine))
@@ -816,7 +937,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument(
         "--resume",
         action="store_true",
-        help="continue the run whose records were kept in OUT.jsonl.partial (needs -o), checking each against its line",
+        help="continue the run whose records were kept in OUT.jsonl.partial (needs -o); each is decided again and must be the same",
     )
     batch.set_defaults(run=_cmd_batch)
 

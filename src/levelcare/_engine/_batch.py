@@ -26,12 +26,15 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import ctypes
 import io
 import json
 import multiprocessing
+import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import IO, Any, NamedTuple
 
@@ -163,7 +166,9 @@ def _parse(raw: bytes) -> tuple[Any, list[str]]:
 
 
 def _duplicate_problems(keys: list[str]) -> list[AssessmentProblem]:
-    return [AssessmentProblem(shorten(k) if len(k) > 40 else k, "given more than once; give each fact once") for k in keys]
+    return [
+        AssessmentProblem(shorten(k) if len(k) > 40 else k, "given more than once; give each fact once") for k in keys
+    ]
 
 
 def facts_of(data: Any) -> Mapping[str, Any]:
@@ -383,14 +388,49 @@ def _chunks(lines: Iterable[tuple[int, bytes | int]]) -> Iterator[list[tuple[int
 # state must never be shared between processes.
 _worker_engine: Engine | None = None
 _worker_writer = RecordWriter()
+_worker_parent: int | None = None
+#: prctl(2) option: the signal a process gets when its parent dies (Linux).
+_PR_SET_PDEATHSIG = 1
+#: How often a worker looks whether its parent is still there, in seconds.
+_PARENT_POLL = 0.25
+#: The exit status of a worker that ends because its parent went away.
+ORPHANED = 3
 
 
-def _start_worker(rules: str | None) -> None:
-    global _worker_engine
+def _start_worker(rules: str | None, parent: int | None = None) -> None:
+    global _worker_engine, _worker_parent
     # Ctrl-C reaches every process of the terminal's group: the parent stops the
     # run and ends the workers, which must not stop on their own (with a traceback).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if parent is not None:
+        _worker_parent = parent
+        end_with_parent(parent)
     _worker_engine = Engine.default() if rules is None else Engine.from_path(rules)
+
+
+def end_with_parent(parent: int, *, interval: float = _PARENT_POLL) -> None:
+    """End this process soon after process ``parent`` ends (a parent killed outright, say).
+
+    On Linux the kernel sends SIGKILL the moment the parent dies (``prctl
+    PR_SET_PDEATHSIG``). Everywhere, a daemon thread also looks every ``interval``
+    seconds whether the parent is still this process's parent, since a process whose
+    parent dies is handed to another one; and the parent may have died before this
+    ran at all. No work of a worker is worth finishing once nobody reads it.
+    """
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(ORPHANED)
+    threading.Thread(target=_watch_parent, args=(parent, interval), name="levelcare-parent", daemon=True).start()
+
+
+def _watch_parent(parent: int, interval: float) -> None:
+    while True:
+        time.sleep(interval)
+        if os.getppid() != parent:
+            os._exit(ORPHANED)
 
 
 @contextlib.contextmanager
@@ -417,6 +457,8 @@ def _decide_chunk(chunk: list[tuple[int, bytes | int]]) -> ChunkResult:
     if engine is None:  # pragma: no cover - the pool's initializer always runs first
         msg = "worker started without an engine"
         raise RuntimeError(msg)
+    if _worker_parent is not None and os.getppid() != _worker_parent:
+        os._exit(ORPHANED)  # between chunks too: the parent went away since the last
     return _decide_chunk_with(engine, _worker_writer, chunk)
 
 
@@ -441,7 +483,7 @@ def decide_chunks(
     context = multiprocessing.get_context("spawn")
     window = workers * _IN_FLIGHT_PER_WORKER
     with _without_sigint():
-        pool = context.Pool(workers, initializer=_start_worker, initargs=(rules,))
+        pool = context.Pool(workers, initializer=_start_worker, initargs=(rules, os.getpid()))
     with pool:
         # apply_async with a fixed window rather than imap: imap's feeder thread reads
         # ahead without limit, and so would hold an arbitrarily long input in memory.
