@@ -247,11 +247,11 @@ def test_workers_end_within_seconds_when_the_parent_is_killed(tmp_path: Path) ->
 @pytest.mark.skipif(sys.platform == "win32", reason="os.getppid as POSIX has it")
 def test_a_worker_ends_once_its_parent_is_no_longer_its_parent() -> None:
     """The portable watch (for systems without prctl): a process told another parent ends on its own, promptly."""
-    from levelcare._engine import _batch
+    from levelcare._batch import _workers as _batch
 
     code = (
         "import os, time\n"
-        "from levelcare._engine import _batch\n"
+        "from levelcare._batch import _workers as _batch\n"
         "_batch._watch_parent(os.getppid() + 1_000_000, 0.05)\n"
         "time.sleep(60)\n"
     )

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 import levelcare
 from conftest import EXAMPLES_DIR, RULES_DIR, load_examples
-from levelcare._engine import _batch
+from levelcare import _batch
 from levelcare._rulebase import load
 from levelcare._rulebase._reading import MAX_ID_LENGTH, MAX_NESTING
 
@@ -689,7 +689,7 @@ def json_lines(draw: st.DrawFn) -> bytes:
 @settings(suppress_health_check=[HealthCheck.too_slow])
 @given(json_lines(), st.integers(1, 10**6))
 def test_any_json_line_gives_one_record_naming_its_line(raw: bytes, number: int) -> None:
-    text, result = _batch._decide_line(ENGINE, number, raw)
+    text, result = _batch.decide_line(ENGINE, number, raw)
     record = json.loads(text)
     assert record["line"] == number
     if "error" in record:
