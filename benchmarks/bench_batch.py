@@ -47,8 +47,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from levelcare._batch import RecordWriter, read_assessment
 from levelcare._engine import Engine
-from levelcare._engine._batch import RecordWriter, read_assessment
 
 PER_CPU_VS_LOOP = 0.9
 TWO_WORKERS_VS_ONE = 1.8
@@ -107,7 +107,7 @@ def line_parts(engine: Engine, items: list[dict[str, Any]], rounds: int) -> dict
     steps = {
         "decide() (the plain loop)": (engine.decide, items),
         "read and validate the JSON line": (lambda raw: read_assessment(raw, engine.vocabulary), raws),
-        "decide validated facts": (lambda known: engine._decide(known, None), validated),
+        "decide validated facts": (engine.decide_validated, validated),
         "write the record": (lambda decision: writer.record(decision, 1), decisions),
     }
     samples: dict[str, list[float]] = {name: [] for name in steps}
@@ -169,10 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"  {'':14} {'wall s':>8} {'CPU s':>8} {'CPU/wall':>9} {'lines per CPU s':>16}")
     for name in rows:
         lines = 1 if name == "start-up" else args.lines
-        print(
-            f"  {name:14} {wall[name]:8.2f} {cpu[name]:8.2f} {cpu[name] / wall[name]:9.2f} "
-            f"{lines / cpu[name]:16.0f}"
-        )
+        print(f"  {name:14} {wall[name]:8.2f} {cpu[name]:8.2f} {cpu[name] / wall[name]:9.2f} {lines / cpu[name]:16.0f}")
 
     loop_rate = args.lines / cpu["loop"]
     batch_rate = args.lines / cpu["1 worker"]

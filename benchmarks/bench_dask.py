@@ -39,7 +39,7 @@ import dask.bag
 from dask.distributed import Client, LocalCluster
 
 import levelcare
-from levelcare._adapters import dask as adapter
+from levelcare._batch import _dask as adapter
 from levelcare.dask import decide_bag
 
 

@@ -34,7 +34,7 @@ from collections.abc import Callable
 from typing import Any
 
 from levelcare import Engine, InvalidAssessment
-from levelcare._engine._batch import InputError, read_assessment
+from levelcare._batch import InputError, read_assessment
 from levelcare.fhir import assessment_from_response, response_for
 
 COUNTS = (10, 1_000, 10_000)

@@ -20,7 +20,7 @@ import pytest
 import levelcare
 from conftest import RULES_DIR
 from levelcare import AssessmentProblem, Engine, InvalidAssessment, InvalidOverride, RuleBaseError
-from levelcare._engine._batch import InputError, read_assessment
+from levelcare._batch import InputError, read_assessment
 from levelcare.exceptions import MAX_PROBLEMS
 from levelcare.fhir import assessment_from_response
 

@@ -16,8 +16,8 @@ from dask.distributed import Client, LocalCluster
 import levelcare
 from cases import mixed_assessments
 from conftest import RULES_DIR
-from levelcare._adapters import dask as adapter
-from levelcare._engine import _batch
+from levelcare import _batch
+from levelcare._batch import _dask as adapter
 from levelcare.dask import decide_bag
 
 INVALID_LINES = [
@@ -72,7 +72,9 @@ def test_2000_lines_on_two_workers_match_the_batch_line_for_line(client: Client,
     assert got == expected
     errors = [json.loads(line) for line in got if '"error"' in line]
     # Not the blank line (offset 0) nor the worked example (offset 5), which is valid.
-    assert [e["line"] for e in errors] == [137 * offset + 12 for offset in range(len(INVALID_LINES)) if offset not in (0, 5)]
+    assert [e["line"] for e in errors] == [
+        137 * offset + 12 for offset in range(len(INVALID_LINES)) if offset not in (0, 5)
+    ]
 
     built = client.run(adapter.built)
     assert sorted(map(str, built.values())) == ["{None: 1}", "{None: 1}"], built
@@ -96,16 +98,19 @@ def test_mappings_and_a_rule_base_folder(client: Client, tmp_path: Path) -> None
 
 
 def test_items_that_are_not_assessments_give_the_batch_error_object() -> None:
-    """Items of other types, and mappings that are not JSON data, give an error line naming their position."""
+    """Items of other types, and mappings of values no fact takes, give the batch's error line naming their position and fact."""
     engine = levelcare.Engine.default()
-    lines = adapter.decide_partition([42, {"when": dt.date(2026, 1, 1)}, None], 7, None)
+    lines = adapter.decide_partition([42, {"harm_risk": dt.date(2026, 1, 1), "_id": "p-8"}, None], 7, None)
     errors = [json.loads(line) for line in lines]
     assert [e["line"] for e in errors] == [7, 8, 9]
     assert {e["error"] for e in errors} == {"invalid-input"}
     assert errors[0]["problems"] == [
         {"fact": "", "message": "expected a line of JSON text or a mapping of facts, got int"}
     ]
-    assert "not JSON data" in errors[1]["problems"][0]["message"]
+    # A mapping is validated as it is, not turned into JSON first: the problem names the fact.
+    assert errors[1]["_id"] == "p-8"
+    assert [p["fact"] for p in errors[1]["problems"]] == ["harm_risk"]
+    assert "got date" in errors[1]["problems"][0]["message"]
     assert adapter.engine_for(None) is engine
 
 
@@ -114,10 +119,16 @@ def test_text_bytes_and_mappings_give_the_same_lines_as_the_batch() -> None:
     engine = levelcare.Engine.default()
     item = mixed_assessments(levelcare.Engine.default(), 1, seed=3)[0]
     text = json.dumps(item) + "\n"
-    expected = [_batch._decide_line(engine, number, text.encode())[0] for number in (1, 2, 3)]
+    expected = [_batch.decide_line(engine, number, text.encode())[0] for number in (1, 2, 3)]
     assert not any('"error"' in line for line in expected)
     assert adapter.decide_partition([text, text.encode(), item], 1, None) == expected
+    # A worked example as a mapping, with its id: the record the batch writes for its JSON line.
+    example = {"name": "n", "facts": {**item, "_id": 9}}
+    assert adapter.decide_partition([example], 4, None) == [
+        _batch.decide_line(engine, 4, json.dumps(example).encode())[0]
+    ]
+    assert example["facts"]["_id"] == 9  # the caller's mapping is not changed
     huge = "x" * (_batch.MAX_ASSESSMENT_BYTES + 10)
     (line,) = adapter.decide_partition([huge], 5, None)
-    assert line == _batch._decide_line(engine, 5, len(huge))[0]
+    assert line == _batch.decide_line(engine, 5, len(huge))[0]
     assert "the limit for one assessment" in line

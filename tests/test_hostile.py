@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 import levelcare
 from conftest import EXAMPLES_DIR, RULES_DIR, load_examples
-from levelcare._engine import _batch
+from levelcare import _batch
 from levelcare._rulebase import load
 from levelcare._rulebase._reading import MAX_ID_LENGTH, MAX_NESTING
 
@@ -495,16 +495,19 @@ def test_a_signal_keeps_whole_records_and_resume_finishes_the_run(
     kept = _whole_records(partial)
     assert kept and all("line" in record for record in kept)
     assert [p.name for p in tmp_path.iterdir()] == [partial.name]
-    # The kept records are not decided again: one changed by hand stays as it is.
+    # The kept records are decided again: one changed by hand is refused, not kept.
+    original = partial.read_text()
     marked = dict(kept[0], considerations=[{"marker": "kept"}])
-    text = partial.read_text().splitlines(keepends=True)
+    text = original.splitlines(keepends=True)
     partial.write_text(json.dumps(marked, sort_keys=True, separators=(",", ":")) + "\n" + "".join(text[1:]))
+    refused = run("batch", str(source), "-o", str(out), "--resume", "--workers", workers)
+    assert refused.returncode == 1, refused.stderr
+    assert f"{partial}, record 1 does not answer line 1 of {source}" in refused.stderr
+    partial.write_text(original)
     resumed = run("batch", str(source), "-o", str(out), "--resume", "--workers", workers)
     assert resumed.returncode == 2, resumed.stderr
     assert f"resuming {partial}: {len(kept)} records kept" in resumed.stderr
-    got = out.read_text().splitlines()
-    assert json.loads(got[0])["considerations"] == [{"marker": "kept"}]
-    assert got[1:] == whole.splitlines()[1:]
+    assert out.read_text() == whole
     assert not partial.exists()
 
 
@@ -686,7 +689,7 @@ def json_lines(draw: st.DrawFn) -> bytes:
 @settings(suppress_health_check=[HealthCheck.too_slow])
 @given(json_lines(), st.integers(1, 10**6))
 def test_any_json_line_gives_one_record_naming_its_line(raw: bytes, number: int) -> None:
-    text, result = _batch._decide_line(ENGINE, number, raw)
+    text, result = _batch.decide_line(ENGINE, number, raw)
     record = json.loads(text)
     assert record["line"] == number
     if "error" in record:

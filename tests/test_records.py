@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from levelcare._batch import RecordWriter, dumps
 from levelcare._engine import Engine
-from levelcare._engine._records import RecordWriter, dumps
 from levelcare.testing import assessments
 
 SHIPPED = Engine.default()

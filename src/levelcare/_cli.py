@@ -9,25 +9,21 @@ else, such as a rule base that does not load.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as _dt
 import errno
-import fcntl
 import importlib
 import json
 import os
 import platform
-import signal
 import sys
-import threading
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
 
-from ._engine import Engine, _batch
-from ._model import facts_sha256, installed_version
+from . import _batch
+from ._engine import Engine
 from ._render._reference import levels_svg, rules_markdown, vocabulary_markdown
 from ._render._report import render
 from ._render._schema import assessment_schema
@@ -168,278 +164,6 @@ def _open_input(path: str) -> IO[bytes]:
         raise _InputError(path, [AssessmentProblem("", f"cannot read the file: {reason}")]) from None
 
 
-class _Interrupted(BaseException):
-    """SIGINT or SIGTERM arrived; raised between two writes of output, never during one."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.name = signal.Signals(signum).name
-        self.status = 128 + signum
-
-
-class _Signals:
-    """While a batch runs, SIGINT and SIGTERM stop it cleanly, and only between writes.
-
-    A signal that arrives while a block of output is being written is held until
-    the block is complete, so output ends at a record boundary.
-    """
-
-    def __init__(self) -> None:
-        self._writing = False
-        self._pending: int | None = None
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> _Signals:
-        if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                self._previous[signum] = signal.signal(signum, self._handle)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-
-    def _handle(self, signum: int, _frame: object) -> None:
-        if self._writing:
-            self._pending = self._pending or signum
-            return
-        raise _Interrupted(signum)
-
-    @contextlib.contextmanager
-    def writing(self, *, last: bool = False) -> Iterator[None]:
-        """Hold signals while writing; then act on one that came, unless this was the last write."""
-        self._writing = True
-        try:
-            yield
-        finally:
-            self._writing = False
-        if self._pending is not None and not last:
-            raise _Interrupted(self._pending)
-
-
-class _WriteError(Exception):
-    """Output could not be written (a full disk, say)."""
-
-    def __init__(self, where: str, error: OSError) -> None:
-        super().__init__(f"cannot write {where}: {error.strerror or error}")
-        self.error = error
-
-
-class _Stdout:
-    """Batch output to standard output, written and flushed record block by record block."""
-
-    where = "standard output"
-    kept: str | None = None
-
-    def __init__(self, signals: _Signals) -> None:
-        self._signals = signals
-        self._stream = sys.stdout.buffer
-        self.records = 0
-
-    def write(self, data: bytes) -> None:
-        with self._signals.writing():
-            try:
-                self._stream.write(data)
-                self._stream.flush()
-            except BrokenPipeError:
-                raise
-            except OSError as error:
-                raise _WriteError(self.where, error) from None
-            self.records += data.count(b"\n")
-
-    def finish(self) -> None:
-        pass
-
-    def abandon(self) -> None:
-        pass
-
-
-class _Partial:
-    """Batch output to ``OUT``, written as ``OUT.partial`` and renamed when complete.
-
-    The partial file is locked while a run writes it. Every block of records is
-    written whole (``committed`` counts the bytes of whole blocks), so an
-    interrupted run leaves whole records only; they are kept for ``--resume``.
-    """
-
-    def __init__(self, target: Path, signals: _Signals, *, resume: bool) -> None:
-        self.target = target
-        self.path = target.with_name(target.name + ".partial")
-        self.where = str(self.path)
-        self._signals = signals
-        try:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
-        except OSError as error:
-            msg = f"cannot write {self.path}: {error.strerror or error}"
-            raise LevelCareError(msg) from None
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(self._fd)
-            msg = f"{self.path} is being written by another levelcare batch; wait for it or choose another output file"
-            raise LevelCareError(msg) from None
-        size = os.fstat(self._fd).st_size
-        self.committed = 0
-        if resume:
-            # Whole lines only: a run killed outright may have left half a record.
-            self.committed = _end_of_last_line(self._fd, size)
-        elif size:
-            _stderr(f"batch: replacing {self.path}, left by an interrupted run (--resume continues it instead)")
-        os.ftruncate(self._fd, self.committed)
-        os.lseek(self._fd, self.committed, os.SEEK_SET)
-        self.kept: str | None = None
-        #: Whole records in the file.
-        self.records = sum(os.pread(self._fd, 1 << 20, at).count(b"\n") for at in range(0, self.committed, 1 << 20))
-
-    def read_records(self) -> Iterator[tuple[int, bytes]]:
-        """The records already in the partial file: each line's end offset and bytes."""
-        offset = 0
-        with open(self.path, "rb") as stream:
-            while offset < self.committed:
-                line = stream.readline()
-                if not line:
-                    return
-                offset += len(line)
-                yield offset, line
-
-    def rewind(self, offset: int) -> None:
-        """Drop everything after ``offset`` (a trailer of a run stopped just before its rename)."""
-        os.ftruncate(self._fd, offset)
-        os.lseek(self._fd, offset, os.SEEK_SET)
-        self.committed = offset
-        self.records -= 1
-
-    def write(self, data: bytes) -> None:
-        with self._signals.writing():
-            view = memoryview(data)
-            try:
-                while view:
-                    view = view[os.write(self._fd, view) :]
-            except OSError as error:
-                # Keep the whole records that were written (a full disk takes part of a block).
-                whole = data.rfind(b"\n", 0, len(data) - len(view)) + 1
-                self.committed += whole
-                self.records += data.count(b"\n", 0, whole)
-                raise _WriteError(self.where, error) from None
-            self.committed += len(data)
-            self.records += data.count(b"\n")
-
-    def finish(self) -> None:
-        # A signal now waits until the complete file has its name, and then stops
-        # nothing: the run is done.
-        with self._signals.writing(last=True):
-            try:
-                os.fsync(self._fd)
-                os.replace(self.path, self.target)
-            except OSError as error:
-                raise _WriteError(str(self.target), error) from None
-            finally:
-                os.close(self._fd)
-                self._fd = -1
-        # The rename itself is durable once the folder is.
-        with contextlib.suppress(OSError):
-            folder = os.open(self.target.parent, os.O_RDONLY)
-            try:
-                os.fsync(folder)
-            finally:
-                os.close(folder)
-
-    def abandon(self) -> None:
-        """After a failed or interrupted run: keep whole records for --resume, or nothing."""
-        if self._fd < 0:  # finished: the output has its name
-            return
-        with contextlib.suppress(OSError):
-            os.ftruncate(self._fd, self.committed)
-        os.close(self._fd)
-        self._fd = -1
-        if self.committed:
-            self.kept = str(self.path)
-        else:
-            self.path.unlink(missing_ok=True)
-
-
-def _end_of_last_line(fd: int, size: int) -> int:
-    """The offset just past the last newline among the first ``size`` bytes of ``fd``."""
-    end = size
-    while end > 0:
-        start = max(0, end - (1 << 16))
-        block = os.pread(fd, end - start, start)
-        newline = block.rfind(b"\n")
-        if newline >= 0:
-            return start + newline + 1
-        end = start
-    return 0
-
-
-class _ResumeMismatch(LevelCareError):
-    """The partial output of an earlier run does not answer this input."""
-
-
-def _resume(
-    lines: Iterator[tuple[int, bytes | int]],
-    output: _Partial,
-    engine: Engine,
-    summary: _batch.Summary,
-    input_name: str,
-) -> None:
-    """Check every record of an earlier run against its input line, and count it.
-
-    Each record must name the input line it sits against; a decision must have
-    the sha256 of that line's facts, this rule base and this levelcare version;
-    an error record must stand against a line that is still invalid. So a resumed
-    output is the output one uninterrupted run would have written.
-    """
-    vocabulary, rulebase = engine.vocabulary, engine.rulebase.sha256
-    version = installed_version()
-    previous = 0
-    for offset, text in output.read_records():
-        where = f"{output.path}, record {summary.records + 1}"
-        try:
-            record = json.loads(text)
-        except ValueError:
-            record = None
-        if not isinstance(record, dict):
-            msg = f"{where} is not a record levelcare wrote; remove the file or run without --resume"
-            raise _ResumeMismatch(msg)
-        if _batch.TRAILER in record:
-            output.rewind(previous)
-            break
-        item = next(lines, None)
-        if item is None or record.get("line") != item[0]:
-            msg = (
-                f"{where} answers line {shorten(record.get('line'))}, but the next line of {input_name} "
-                f"is {'missing' if item is None else item[0]}: it comes from another input; "
-                "remove the file or run without --resume"
-            )
-            raise _ResumeMismatch(msg)
-        number, raw = item
-        try:
-            if isinstance(raw, int):
-                raise _batch.InputError([])
-            known, record_id = _batch.read_assessment(raw, vocabulary)
-        except _batch.InputError:
-            known, record_id = None, None
-        if known is None:
-            same = record.get("error") == _batch.INVALID
-        else:
-            same = (
-                "status" in record
-                and record.get("input_sha256") == facts_sha256(known)
-                and (record.get("rulebase") or {}).get("sha256") == rulebase
-                and record.get("levelcare_version") == version
-                and record.get(_batch.ID_FIELD) == record_id
-            )
-        if not same:
-            msg = (
-                f"{where} does not answer line {number} of {input_name} as this rule base and levelcare "
-                f"{version} would: the input, the rules or levelcare changed; remove the file or run without --resume"
-            )
-            raise _ResumeMismatch(msg)
-        decided = None if known is None else (record.get("status"), record.get("level"), bool(record.get("emergency")))
-        summary.add_record(decided)
-        previous = offset
-
-
 def _cmd_batch(args: argparse.Namespace) -> int:
     target: Path | None = None if args.output in (None, "-") else Path(args.output)
     if args.resume and target is None:
@@ -454,25 +178,27 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         total = _batch.count_lines(args.input)
     input_name = "standard input" if args.input == "-" else args.input
     source = _open_input(args.input)
-    reader = _batch.LineReader(source)
     summary = _batch.Summary(engine.levels.ids)
     progress: _Progress | None = None
-    output: _Stdout | _Partial | None = None
-    with _Signals() as signals:
+    output: _batch.Stdout | _batch.Partial | None = None
+    with _batch.Signals() as signals:
         try:
-            output = _Stdout(signals) if target is None else _Partial(target, signals, resume=args.resume)
-            lines = iter(reader)
-            progress = _Progress(total, show_bar)
-            if isinstance(output, _Partial) and args.resume:
-                _resume(lines, output, engine, summary, input_name)
-                if summary.records:
-                    first = f"line {reader.number + 1}" if reader.number else "the start"
-                    progress.write(
-                        f"{_PROG}: batch: resuming {output.path}: {summary.records} records kept, from {first}"
+            if target is None:
+                output = _batch.Stdout(signals)
+            else:
+                output = _batch.Partial(target, signals, resume=args.resume, input_name=input_name)
+                if output.replaced:
+                    _stderr(
+                        f"batch: replacing {output.path}, left by an interrupted run (--resume continues it instead)"
                     )
-                progress.update(reader.number)
+            progress = _Progress(total, show_bar)
+            if isinstance(output, _batch.Partial) and output.kept_records:
+                progress.write(
+                    f"{_PROG}: batch: resuming {output.path}: {output.kept_records} records kept; "
+                    "each is decided again and must be the same before the run goes on"
+                )
             _batch.run(
-                lines,
+                _batch.read_chunks(source),
                 output.write,
                 engine,
                 summary,
@@ -481,13 +207,12 @@ def _cmd_batch(args: argparse.Namespace) -> int:
                 on_invalid=_invalid_line_reporter(progress),
                 on_progress=progress.update,
             )
-            summary.blank = reader.blank
-            progress.update(reader.blank)
+            output.end()
             output.write(summary.trailer(engine))
             output.finish()
-        except _Interrupted as stop:
+        except _batch.Interrupted as stop:
             return _stopped(output, summary, f"interrupted by {stop.name}", stop.status)
-        except _WriteError as error:
+        except _batch.WriteError as error:
             return _stopped(output, summary, str(error), EXIT_ERROR)
         except OSError as error:
             if isinstance(error, BrokenPipeError):
@@ -500,7 +225,6 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         finally:
             if progress is not None:
                 progress.close()
-            reader.detach()
             if source is not sys.stdin.buffer:
                 source.close()
     first, *rest = summary.text().splitlines()
@@ -510,7 +234,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     return EXIT_INVALID if summary.invalid else EXIT_DECIDED
 
 
-def _stopped(output: _Stdout | _Partial | None, summary: _batch.Summary, why: str, status: int) -> int:
+def _stopped(output: _batch.Stdout | _batch.Partial | None, summary: _batch.Summary, why: str, status: int) -> int:
     """Report a batch stopped before its end; the exit status."""
     if output is not None:
         output.abandon()
@@ -518,7 +242,7 @@ def _stopped(output: _Stdout | _Partial | None, summary: _batch.Summary, why: st
     done = f"{written} record{'' if written == 1 else 's'} written"
     if output is not None and output.kept is not None:
         after = f"they are kept in {output.kept}: run the same command with --resume to finish"
-    elif isinstance(output, _Stdout):
+    elif isinstance(output, _batch.Stdout):
         after = "the output has no closing record, so it reads as incomplete"
     else:
         after = "no output file was written"
@@ -965,7 +689,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument(
         "--resume",
         action="store_true",
-        help="continue the run whose records were kept in OUT.jsonl.partial (needs -o), checking each against its line",
+        help="continue the run whose records were kept in OUT.jsonl.partial (needs -o); each is decided again and must be the same",
     )
     batch.set_defaults(run=_cmd_batch)
 

@@ -25,6 +25,6 @@ except ImportError as error:  # pragma: no cover - the test environment has Dask
     msg = 'levelcare.dask needs Dask: pip install "levelcare[dask]"'
     raise ImportError(msg) from error
 
-from ._adapters.dask import decide_bag
+from ._batch._dask import decide_bag
 
 __all__ = ["decide_bag"]

@@ -2,6 +2,6 @@
 
 FHIR resources, placement overrides and a CDS Hooks service for clinical record
 systems (public faces :mod:`levelcare.fhir`, :mod:`levelcare.overrides` and
-``levelcare serve``), and Dask for deciding populations beyond one machine
-(:mod:`levelcare.dask`).
+``levelcare serve``). Dask, for deciding populations beyond one machine, is part
+of the batch (:mod:`levelcare.dask`).
 """

@@ -253,6 +253,24 @@ class Engine:
             known = self._rb.vocabulary.validate(data)
         return self._decide(known, as_of)
 
+    def decide_validated(self, known: Mapping[str, FactValue], *, as_of: _dt.datetime | None = None) -> Decision:
+        """Decide facts already validated against this engine's vocabulary, without validating them again.
+
+        For callers that validate on their own, as the batch does while reading a
+        line: ``known`` must be what ``engine.vocabulary.validate`` returned (or
+        ``dict(engine.assessment(...).facts)``); anything else may give a wrong
+        decision. Use :meth:`decide` otherwise.
+
+        Args:
+            known: Validated facts: names of this vocabulary, values it accepts,
+                no unknown (``None``) values.
+            as_of: When the assessment applies; a timezone-aware datetime (not checked).
+
+        Returns:
+            The decision, exactly as :meth:`decide` gives it for the same facts.
+        """
+        return self._decide(dict(known), as_of)
+
     def _decide(self, known: dict[str, FactValue], as_of: _dt.datetime | None) -> Decision:
         current = self._rb.levels[str(known[CURRENT_LEVEL])] if CURRENT_LEVEL in known else None
         unknown = [name for name in self._analysis.relevant(current) if name not in known]

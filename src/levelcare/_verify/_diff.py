@@ -31,7 +31,8 @@ from typing import IO, Any
 
 import attrs
 
-from .._engine import Engine, _batch
+from .. import _batch
+from .._engine import Engine
 from .._model import Transition
 from .._rulebase import RuleBase, load
 from .._rulebase._vocabulary import CURRENT_LEVEL, Fact, shorten

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import collections
 import itertools
-import json
 import os
 import threading
 from collections.abc import Iterable, Mapping
@@ -21,7 +20,11 @@ import dask.bag
 from dask.base import compute
 from dask.delayed import delayed
 
-from .._engine import Engine, _batch
+from .._engine import Engine
+from ..exceptions import AssessmentProblem
+from ._lines import decide_line, decide_mapping, error_record
+from ._reading import MAX_ASSESSMENT_BYTES
+from ._records import RecordWriter
 
 # The engines this process has built, by rule base folder (None: the shipped
 # rules), and how many times each was built, which tests read on the workers.
@@ -85,12 +88,12 @@ def built() -> dict[str | None, int]:
 def decide_partition(items: Iterable[Any], start: int, rules: str | None) -> list[str]:
     """Output lines for the items of one partition, the first at position ``start``."""
     engine = engine_for(rules)
-    writer = _batch.RecordWriter()
+    writer = RecordWriter()
     lines = (line(engine, number, item, writer) for number, item in enumerate(items, start))
     return [text for text in lines if text is not None]
 
 
-def line(engine: Engine, number: int, item: Any, writer: _batch.RecordWriter | None = None) -> str | None:
+def line(engine: Engine, number: int, item: Any, writer: RecordWriter | None = None) -> str | None:
     """The batch output line for one item at position ``number``; None for a blank line, which the batch skips."""
     if isinstance(item, (str, bytes, bytearray)) and not item.strip():
         return None
@@ -99,20 +102,12 @@ def line(engine: Engine, number: int, item: Any, writer: _batch.RecordWriter | N
     elif isinstance(item, (bytes, bytearray)):
         raw = bytes(item)
     elif isinstance(item, Mapping):
-        try:
-            raw = json.dumps(item, ensure_ascii=False, allow_nan=False).encode("utf-8")
-        except (TypeError, ValueError) as error:
-            return _invalid(number, f"a mapping that is not JSON data ({error}); give facts as JSON values")
+        return decide_mapping(engine, number, item, writer)[0]
     else:
         kind = type(item).__name__
-        return _invalid(number, f"expected a line of JSON text or a mapping of facts, got {kind}")
-    # A line too long to hold is given to the batch by its length alone, as the batch reads it.
-    size = len(raw) if len(raw) > _batch.MAX_ASSESSMENT_BYTES else raw
-    text, _ = _batch._decide_line(engine, number, size, writer)
-    return text
-
-
-def _invalid(number: int, message: str) -> str:
-    """The batch's error object for an item that is not an assessment at all."""
-    problems = [{"fact": "", "message": message}]
-    return _batch.dumps({"line": number, "error": _batch.INVALID, "problems": problems})
+        problem = AssessmentProblem("", f"expected a line of JSON text or a mapping of facts, got {kind}")
+        return error_record(number, [problem])
+    # A trailing newline is fine, as the docstring of decide_bag says; a line too long
+    # to hold is given by its length alone, as the batch reads it.
+    raw = raw.removesuffix(b"\n").removesuffix(b"\r")
+    return decide_line(engine, number, len(raw) if len(raw) > MAX_ASSESSMENT_BYTES else raw, writer)[0]

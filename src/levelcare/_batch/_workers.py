@@ -1,0 +1,185 @@
+"""Deciding chunks of input lines, in this process or in worker processes, in input order.
+
+The parent process reads raw chunks of whole lines and writes the bytes that come
+back; workers split, parse, validate, decide and encode.
+
+Each worker process builds its own engine (durable's C core has no locks and its
+state must never be shared between processes) and ends with its parent.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import ctypes
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any, NamedTuple
+
+from .._engine import Engine
+from ._lines import LineResult, decide_line
+from ._reading import Chunk, split_chunk
+from ._records import RecordWriter
+
+#: Chunks in flight per worker: enough to keep the workers busy, few enough that
+#: memory stays bounded whatever the input's length.
+_IN_FLIGHT_PER_WORKER = 3
+
+
+class ChunkResult(NamedTuple):
+    """The records of one chunk, encoded, and what the summary needs of them.
+
+    Only counts travel back from a worker, and the lines that were invalid (whose
+    problems are reported): the parent process adds a few numbers per chunk and
+    copies the bytes to the output.
+    """
+
+    output: bytes
+    #: Input lines in the chunk, blank ones included.
+    lines: int
+    blank: int
+    #: Decided records by (status, level or None, emergency).
+    decided: dict[tuple[str, str | None, bool], int]
+    invalid: tuple[LineResult, ...]
+
+
+def decide_chunk(engine: Engine, writer: RecordWriter, chunk: Chunk) -> ChunkResult:
+    """Split a chunk into lines, decide each and encode its records, as one block of bytes."""
+    first, pieces = chunk
+    texts: list[str] = []
+    decided: collections.Counter[tuple[str, str | None, bool]] = collections.Counter()
+    invalid: list[LineResult] = []
+    blank = lines = 0
+    for number, raw in split_chunk(first, pieces):
+        lines += 1
+        if raw is None:
+            blank += 1
+            continue
+        text, result = decide_line(engine, number, raw, writer)
+        texts.append(text)
+        if result.problems:
+            invalid.append(result)
+        else:
+            decided[result.status or "", result.level, result.emergency] += 1
+    texts.append("")  # every record ends with a newline
+    return ChunkResult("\n".join(texts).encode("utf-8"), lines, blank, dict(decided), tuple(invalid))
+
+
+# Each worker process builds its own engine: durable's C core has no locks and its
+# state must never be shared between processes.
+_worker_engine: Engine | None = None
+_worker_writer = RecordWriter()
+_worker_parent: int | None = None
+#: prctl(2) option: the signal a process gets when its parent dies (Linux).
+_PR_SET_PDEATHSIG = 1
+#: How often a worker looks whether its parent is still there, in seconds.
+_PARENT_POLL = 0.25
+#: The exit status of a worker that ends because its parent went away.
+ORPHANED = 3
+
+
+def _start_worker(rules: str | None, parent: int | None = None) -> None:
+    global _worker_engine, _worker_parent
+    # Ctrl-C reaches every process of the terminal's group: the parent stops the
+    # run and ends the workers, which must not stop on their own (with a traceback).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if parent is not None:
+        _worker_parent = parent
+        end_with_parent(parent)
+    _worker_engine = Engine.default() if rules is None else Engine.from_path(rules)
+
+
+def end_with_parent(parent: int, *, interval: float = _PARENT_POLL) -> None:
+    """End this process soon after process ``parent`` ends (a parent killed outright, say).
+
+    On Linux the kernel sends SIGKILL the moment the parent dies (``prctl
+    PR_SET_PDEATHSIG``). Everywhere, a daemon thread also looks every ``interval``
+    seconds whether the parent is still this process's parent, since a process whose
+    parent dies is handed to another one; and the parent may have died before this
+    ran at all. No work of a worker is worth finishing once nobody reads it.
+    """
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(ORPHANED)
+    threading.Thread(target=_watch_parent, args=(parent, interval), name="levelcare-parent", daemon=True).start()
+
+
+def _watch_parent(parent: int, interval: float) -> None:
+    while True:
+        time.sleep(interval)
+        if os.getppid() != parent:
+            os._exit(ORPHANED)
+
+
+@contextlib.contextmanager
+def _without_sigint() -> Iterator[None]:
+    """SIGINT ignored while worker processes start, so that they start ignoring it.
+
+    An ignored signal stays ignored in a process started from this one, and Python
+    then installs no KeyboardInterrupt handler: a Ctrl-C sent to the whole process
+    group stops only this process, which ends the workers, even before their
+    initializer has run.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _decide_chunk(chunk: Chunk) -> ChunkResult:
+    engine = _worker_engine
+    if engine is None:  # pragma: no cover - the pool's initializer always runs first
+        msg = "worker started without an engine"
+        raise RuntimeError(msg)
+    if _worker_parent is not None and os.getppid() != _worker_parent:
+        os._exit(ORPHANED)  # between chunks too: the parent went away since the last
+    return decide_chunk(engine, _worker_writer, chunk)
+
+
+def decide_chunks(
+    chunks: Iterable[Chunk], engine: Engine, *, rules: str | None = None, workers: int = 1
+) -> Iterator[ChunkResult]:
+    """Decide chunks of lines, yielding their results in input order.
+
+    The output is the same bytes for any number of workers: each chunk is decided
+    on its own, and its records depend only on its lines and their numbers.
+
+    Args:
+        chunks: Chunks as :func:`read_chunks` gives them.
+        engine: The engine used in this process (``workers == 1``).
+        rules: The rule base folder the worker processes load (``None``: shipped).
+        workers: Processes to decide in; 1 decides in this process.
+    """
+    if workers <= 1:
+        writer = RecordWriter()
+        for chunk in chunks:
+            yield decide_chunk(engine, writer, chunk)
+        return
+    # Spawned workers start clean: a forked child would inherit this process's
+    # durable state and any lock another thread held at the moment of the fork.
+    context = multiprocessing.get_context("spawn")
+    window = workers * _IN_FLIGHT_PER_WORKER
+    with _without_sigint():
+        pool = context.Pool(workers, initializer=_start_worker, initargs=(rules, os.getpid()))
+    with pool:
+        # apply_async with a fixed window rather than imap: imap's feeder thread reads
+        # ahead without limit, and so would hold an arbitrarily long input in memory.
+        pending: collections.deque[Any] = collections.deque()
+        for chunk in chunks:
+            pending.append(pool.apply_async(_decide_chunk, (chunk,)))
+            if len(pending) >= window:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()

@@ -1,0 +1,114 @@
+"""The batch's parent reads raw chunks of whole lines and the workers do the rest, with the
+same bytes out for any number of workers."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from conftest import load_examples
+from levelcare import _batch
+from levelcare._batch import _reading
+
+EXAMPLES = load_examples()
+TIMEOUT = 300
+
+
+def _mixed_input(path: Path) -> None:
+    """Decided and invalid lines, every line ending, a byte order mark, blank and over-long lines."""
+    endings = [b"\n", b"\r\n", b"\r"]
+    lines = [b"\xef\xbb\xbf" + json.dumps(EXAMPLES[0]["facts"]).encode()]
+    for index in range(6000):
+        if index % 997 == 5:
+            line = b" "  # blank; an empty line after a CR would make a CRLF of two endings
+        elif index % 1499 == 7:
+            line = json.dumps({"harm_risk": "x" * (_batch.MAX_ASSESSMENT_BYTES + 5)}).encode()
+        elif index % 301 == 11:
+            line = b'{"harm_rsk": "none", "_id": "bad-%d"}' % index
+        elif index % 401 == 13:
+            line = b"\xc3\x28 not UTF-8"
+        else:
+            line = json.dumps({**EXAMPLES[index % len(EXAMPLES)]["facts"], "_id": index}).encode()
+        lines.append(line + endings[index % 3])
+    path.write_bytes(lines[0] + b"\n" + b"".join(lines[1:]))
+
+
+def test_output_is_byte_identical_for_one_two_and_three_workers(tmp_path: Path) -> None:
+    """Whatever the number of workers, the output file and the summary are the same bytes."""
+    source = tmp_path / "in.jsonl"
+    _mixed_input(source)
+    outputs, summaries = [], []
+    for workers in ("1", "2", "3"):
+        out = tmp_path / f"out-{workers}.jsonl"
+        done = subprocess.run(
+            [sys.executable, "-m", "levelcare", "batch", str(source), "-o", str(out), "--workers", workers],
+            capture_output=True,
+            timeout=TIMEOUT,
+            check=False,
+        )
+        assert done.returncode == 2, done.stderr[-2000:]
+        outputs.append(out.read_bytes())
+        summaries.append(done.stderr)
+    assert outputs[0] == outputs[1] == outputs[2]
+    assert summaries[0] == summaries[1] == summaries[2]
+    records = [json.loads(line) for line in outputs[0].splitlines()]
+    closing = records.pop()
+    assert closing["lines"] == 6001 and closing["blank"] == 7
+    assert [r["line"] for r in records] == sorted(r["line"] for r in records)
+    assert sum("error" in r for r in records) == closing["invalid"] > 0
+    too_long = [r for r in records if "error" in r and "the limit for one assessment" in r["problems"][0]["message"]]
+    assert len(too_long) == 4
+
+
+def _reference(data: bytes, limit: int) -> tuple[list[tuple[int, bytes | int]], int, int]:
+    """Lines as universal newlines read them, decoded and encoded again."""
+    text = data.decode("utf-8", "surrogateescape").replace("\r\n", "\n").replace("\r", "\n")
+    parts = text.split("\n")
+    if parts and not parts[-1]:
+        parts.pop()
+    given_lines: list[tuple[int, bytes | int]] = []
+    blank = 0
+    for number, line in enumerate(parts, start=1):
+        raw = (line.removeprefix("\ufeff") if number == 1 else line).encode("utf-8", "surrogateescape")
+        if len(raw) > limit:
+            given_lines.append((number, len(raw)))
+        elif not raw.strip():
+            blank += 1
+        else:
+            given_lines.append((number, raw))
+    return given_lines, len(parts), blank
+
+
+PIECES = st.sampled_from([b"\n", b"\r", b"\r\n", b"\xef\xbb\xbf", b" ", b"{}", b"\xff", b"x" * 70, b"y" * 30])
+
+
+@given(st.lists(PIECES | st.binary(max_size=8), max_size=40).map(b"".join), st.sampled_from([1, 2, 3, 7, 64, 1 << 18]))
+def test_raw_chunks_give_the_lines_universal_newlines_give(data: bytes, block: int) -> None:
+    """Chunks are cut at line ends whatever the read size: a CRLF is never split, over-long lines keep their length."""
+    saved, _reading._BLOCK = _reading._BLOCK, block
+    try:
+        reader = _batch.LineReader(io.BytesIO(data), limit=64)
+        expected, count, blank = _reference(data, 64)
+        assert list(reader) == expected
+        assert (reader.number, reader.blank) == (count, blank)
+        chunks = list(_batch.read_chunks(io.BytesIO(data), limit=64))
+    finally:
+        _reading._BLOCK = saved
+    pieces = [piece for _, chunk in chunks for piece in chunk]
+    texts = [piece for piece in pieces if isinstance(piece, bytes)]
+    # Every piece but the last ends a line, and no CRLF is split between two.
+    assert all(piece.endswith((b"\n", b"\r")) for piece in texts[:-1])
+    assert not any(a.endswith(b"\r") and b.startswith(b"\n") for a, b in itertools.pairwise(texts))
+    # Each chunk starts at the line after the last one of the chunk before.
+    number = 1
+    for first, chunk in chunks:
+        assert first == number
+        number += len(list(_batch.split_chunk(first, chunk, 64)))
+    assert number - 1 == count
