@@ -18,6 +18,7 @@ from .exceptions import (
     RuleBaseError,
     RuleProblem,
     UnknownLevel,
+    UnverifiedRuleBase,
 )
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "Severity",
     "Transition",
     "UnknownLevel",
+    "UnverifiedRuleBase",
     "VerificationReport",
     "decide",
     "verify",

@@ -29,7 +29,7 @@ from ._render._report import render
 from ._render._schema import assessment_schema
 from ._rulebase import RuleBase, default_location, load
 from ._text import closest, shorten
-from .exceptions import AssessmentProblem, LevelCareError, RuleBaseError
+from .exceptions import AssessmentProblem, LevelCareError, RuleBaseError, UnverifiedRuleBase
 
 EXIT_DECIDED = 0
 EXIT_ERROR = 1
@@ -52,6 +52,28 @@ class _InputError(Exception):
 
 def _rulebase(rules: str | None) -> RuleBase:
     return load(default_location() if rules is None else rules)
+
+
+def _verified_engine(rulebase: RuleBase, command: str, allow_unverified: bool) -> Engine:
+    """An engine for ``rulebase`` once ``levelcare check`` passes on it.
+
+    A rule base that does not pass is refused; with ``--allow-unverified`` it runs,
+    marked unverified, so every decision it makes says so.
+    """
+    from ._verify import require_verified
+
+    engine = Engine(rulebase)
+    try:
+        require_verified(engine)
+    except UnverifiedRuleBase:
+        if not allow_unverified:
+            raise
+        _stderr(
+            f"{command}: warning: the rule base did not pass levelcare check (levelcare check shows why); "
+            "every decision is marked unverified"
+        )
+        return Engine(rulebase.as_unverified())
+    return engine
 
 
 def _stderr(message: str) -> None:
@@ -170,7 +192,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         _stderr("batch: --resume continues the partial output of -o OUT.jsonl; give -o")
         return EXIT_INVALID
     rulebase = _rulebase(args.rules)
-    engine = Engine(rulebase)
+    engine = _verified_engine(rulebase, "batch", args.allow_unverified)
     rules = None if args.rules is None else os.path.abspath(args.rules)
     show_bar = not args.no_progress and sys.stderr.isatty()
     total = None
@@ -687,6 +709,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     batch.add_argument("--no-progress", action="store_true", help="no progress bar, even on a terminal")
     batch.add_argument(
+        "--allow-unverified",
+        action="store_true",
+        help="run a rule base that does not pass levelcare check; every record then says it is unverified",
+    )
+    batch.add_argument(
         "--resume",
         action="store_true",
         help="continue the run whose records were kept in OUT.jsonl.partial (needs -o); each is decided again and must be the same",
@@ -797,6 +824,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in error.problems:
             _stderr(f"invalid input: {error.source}: {problem}")
         return EXIT_INVALID
+    except UnverifiedRuleBase as error:
+        _stderr(str(error))
+        _stderr("levelcare check shows every finding; --allow-unverified runs it anyway, each decision marked unverified")
+        return EXIT_ERROR
     except RuleBaseError as error:
         _stderr(str(error))
         return EXIT_ERROR

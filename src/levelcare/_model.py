@@ -240,6 +240,9 @@ class RulebaseInfo:
         name: The rule base's name, from its ``[rulebase]`` table.
         version: Its version, from the same table.
         sha256: The hash of its content, as 64 hexadecimal digits.
+        unverified: Whether the engine was told to run a rule base that did not
+            pass ``levelcare check`` (``levelcare batch --allow-unverified``, say);
+            every decision it makes then says so.
 
     .. versionadded:: 1.0
     """
@@ -247,9 +250,14 @@ class RulebaseInfo:
     name: str
     version: str
     sha256: str
+    unverified: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version, "sha256": self.sha256}
+        """A JSON-ready dict; ``unverified`` appears only when true, so verified records are unchanged."""
+        data: dict[str, Any] = {"name": self.name, "version": self.version, "sha256": self.sha256}
+        if self.unverified:
+            data["unverified"] = True
+        return data
 
 
 @attrs.frozen(kw_only=True)
@@ -574,5 +582,8 @@ def _program(data: Mapping[str, Any], levels: LevelSet) -> Program:
 def _rulebase(data: Mapping[str, Any]) -> RulebaseInfo:
     reader = _Reader(data, "rulebase", LevelSet(()))
     return RulebaseInfo(
-        name=reader.get("name", str), version=reader.get("version", str), sha256=reader.get("sha256", str)
+        name=reader.get("name", str),
+        version=reader.get("version", str),
+        sha256=reader.get("sha256", str),
+        unverified=reader.get("unverified", bool, default=False),
     )

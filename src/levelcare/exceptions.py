@@ -6,6 +6,7 @@ and each leaf is also a builtin, so callers can catch either::
     LevelCareError
     ├── InvalidAssessment   (also ValueError)    bad input facts
     ├── RuleBaseError       (also ValueError)    a rule base that is malformed or unsafe
+    │   └── UnverifiedRuleBase                   one that did not pass ``levelcare check``
     ├── InvalidDecisionData (also ValueError)    Decision.from_dict given malformed data
     ├── UnknownLevel        (also LookupError    a level id the rule base does not declare
     │                        and ValueError)
@@ -39,6 +40,7 @@ __all__ = [
     "RuleBaseError",
     "RuleProblem",
     "UnknownLevel",
+    "UnverifiedRuleBase",
 ]
 
 
@@ -148,6 +150,27 @@ class RuleBaseError(LevelCareError, ValueError):
         self.problems: tuple[RuleProblem, ...] = found.reported()
         self.omitted: int = found.omitted
         super().__init__(f"invalid rule base, {_listing(found, self.problems)}")
+
+
+class UnverifiedRuleBase(RuleBaseError):
+    """A rule base that loads but did not pass ``levelcare check``, where a verified one is required.
+
+    Raised by ``Engine.from_path(path, verify=True)``; ``levelcare batch`` and
+    ``levelcare serve`` refuse such a rule base the same way unless told
+    ``--allow-unverified``.
+
+    Attributes:
+        problems: Each error the check found (or each check it could not decide in
+            its time budget), naming its file and rule, bounded as for
+            :class:`RuleBaseError`.
+
+    .. versionadded:: 1.0
+    """
+
+    def __init__(self, problems: Iterable[RuleProblem]) -> None:
+        super().__init__(problems)
+        listing = str(self).removeprefix("invalid rule base, ")
+        self.args = (f"the rule base did not pass levelcare check, {listing}",)
 
 
 class InvalidDecisionData(LevelCareError, ValueError):

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
 from .._engine import Engine
+from .._rulebase import default_location, load
 from ._lines import LineResult, decide_line
 from ._reading import Chunk, split_chunk
 from ._records import RecordWriter
@@ -83,7 +84,7 @@ _PARENT_POLL = 0.25
 ORPHANED = 3
 
 
-def _start_worker(rules: str | None, parent: int | None = None) -> None:
+def _start_worker(rules: str | None, parent: int | None = None, unverified: bool = False) -> None:
     global _worker_engine, _worker_parent
     # Ctrl-C reaches every process of the terminal's group: the parent stops the
     # run and ends the workers, which must not stop on their own (with a traceback).
@@ -91,7 +92,11 @@ def _start_worker(rules: str | None, parent: int | None = None) -> None:
     if parent is not None:
         _worker_parent = parent
         end_with_parent(parent)
-    _worker_engine = Engine.default() if rules is None else Engine.from_path(rules)
+    if unverified:
+        # The parent checked the rule base; the workers' records say what it found.
+        _worker_engine = Engine(load(default_location() if rules is None else rules).as_unverified())
+    else:
+        _worker_engine = Engine.default() if rules is None else Engine.from_path(rules)
 
 
 def end_with_parent(parent: int, *, interval: float = _PARENT_POLL) -> None:
@@ -172,7 +177,8 @@ def decide_chunks(
     context = multiprocessing.get_context("spawn")
     window = workers * _IN_FLIGHT_PER_WORKER
     with _without_sigint():
-        pool = context.Pool(workers, initializer=_start_worker, initargs=(rules, os.getpid()))
+        initargs = (rules, os.getpid(), engine.rulebase.unverified)
+        pool = context.Pool(workers, initializer=_start_worker, initargs=initargs)
     with pool:
         # apply_async with a fixed window rather than imap: imap's feeder thread reads
         # ahead without limit, and so would hold an arbitrarily long input in memory.

@@ -123,6 +123,8 @@ def render(decision: Decision, rulebase: RuleBase | None = None) -> str:
                 lines += _wrap(titles.get(source, ""), f"  {source}: ", "      ")
     info = decision.rulebase
     lines += ["", f"Rule base: {info.name} {info.version} (sha256 {info.sha256})"]
+    if info.unverified:
+        lines.append("  UNVERIFIED: this rule base did not pass levelcare check")
     if decision.input_sha256 is not None:
         lines.append(f"Input facts: sha256 {decision.input_sha256}")
     if decision.as_of is not None:

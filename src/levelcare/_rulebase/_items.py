@@ -159,6 +159,10 @@ class RuleBase:
     #: Expected decisions the rule base carries (``[[case]]``), run by ``levelcare check``.
     cases: tuple[Case, ...] = ()
 
+    def as_unverified(self) -> RuleBase:
+        """This rule base marked as one that did not pass ``levelcare check``: its decisions say so."""
+        return attrs.evolve(self, info=attrs.evolve(self.info, unverified=True))
+
     @property
     def fallback(self) -> Rule:
         return next(r for r in self.rules if r.otherwise)

@@ -29,7 +29,7 @@ from pathlib import Path
 from .._engine import Engine
 from .._rulebase import default_location, load
 from .._rulebase._vocabulary import shorten, type_name
-from ..exceptions import RuleBaseError
+from ..exceptions import RuleBaseError, RuleProblem, UnverifiedRuleBase
 from ._checks import _Verifier
 from ._compile import engine_findings
 from ._explain import _conflict, _satisfiable
@@ -45,7 +45,15 @@ from ._report import (
 )
 from ._vectors import with_cases
 
-__all__ = ["EXIT_UNVERIFIED", "Finding", "Severity", "VerificationReport", "check_command", "verify"]
+__all__ = [
+    "EXIT_UNVERIFIED",
+    "Finding",
+    "Severity",
+    "VerificationReport",
+    "check_command",
+    "require_verified",
+    "verify",
+]
 __all__ += ["_Verifier", "_conflict", "_satisfiable"]  # for levelcare's own tests
 
 #: The time budget of ``levelcare check`` and :func:`verify` when none is given, in seconds.
@@ -114,6 +122,26 @@ def verify(
         findings = [error(LOAD, "", str(getattr(problem, "filename", "") or ""), message)]
         return VerificationReport(location=str(target), rulebase=None, findings=tuple(findings))
     return with_cases(_Verifier(rulebase, budget).report(str(target), reserved + engine_findings(rulebase)), rulebase)
+
+
+def require_verified(engine: Engine, *, budget: float | None = DEFAULT_BUDGET) -> VerificationReport:
+    """Check ``engine``'s rule base and refuse it unless the check passes.
+
+    Raises:
+        UnverifiedRuleBase: naming each error found, or each check not decided
+            within ``budget`` seconds.
+
+    .. versionadded:: 1.0
+    """
+    report = verify(engine, budget=budget)
+    if not report.ok:
+        problems = [
+            RuleProblem(f.file, f.rule_id, f"[{f.check}] {f.message}")
+            for f in report.findings
+            if f.severity is not Severity.WARNING
+        ]
+        raise UnverifiedRuleBase(problems)
+    return report
 
 
 def check_command(rules_dir: str | None, as_json: bool, budget: float | None = DEFAULT_BUDGET) -> int:

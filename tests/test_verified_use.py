@@ -1,0 +1,83 @@
+"""A rule base that does not pass ``levelcare check`` is refused where decisions are made in bulk, unless allowed.
+
+``levelcare batch`` checks the rule base before its first line; one with errors is
+refused, naming each error, and with ``--allow-unverified`` it runs with every
+record (and the closing record) saying so. ``Engine.from_path(..., verify=True)``
+refuses the same way. Verified rule bases give the same records as before.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import RULES_DIR
+from levelcare import Decision, Engine, RuleBaseError, UnverifiedRuleBase
+from levelcare._render._report import render
+
+
+def _unsound(tmp_path: Path) -> Path:
+    """The shipped rules with IN-2 requiring PHP: they load, but two of their cases fail."""
+    folder = tmp_path / "rules"
+    shutil.copytree(RULES_DIR, folder)
+    path = folder / "inpatient.toml"
+    text = path.read_text(encoding="utf-8")
+    assert text.count('id = "IN-2"\nlevel = "inpatient"') == 1
+    path.write_text(text.replace('id = "IN-2"\nlevel = "inpatient"', 'id = "IN-2"\nlevel = "php"'), encoding="utf-8")
+    return folder
+
+
+def _batch(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"withdrawal_risk": "severe"}\n{"harm_risk": "imminent"}\n', encoding="utf-8")
+    command = [sys.executable, "-m", "levelcare", "batch", str(source), "--no-progress", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path)
+
+
+def test_engine_from_path_refuses_an_unverified_rule_base_on_request(tmp_path: Path) -> None:
+    folder = _unsound(tmp_path)
+    assert Engine.from_path(folder).rulebase.unverified is False  # not asked: loads as before
+    with pytest.raises(UnverifiedRuleBase) as caught:
+        Engine.from_path(folder, verify=True)
+    assert isinstance(caught.value, RuleBaseError)
+    assert [(p.file, p.rule_id) for p in caught.value.problems] == [
+        ("cases.toml", "severe-withdrawal"),
+        ("cases.toml", "withdrawal-only-known"),
+    ]
+    assert str(caught.value).startswith("the rule base did not pass levelcare check, 2 problems:")
+    assert Engine.from_path(RULES_DIR, verify=True).rulebase.unverified is False
+
+
+def test_batch_refuses_an_unverified_rule_base_and_writes_nothing(tmp_path: Path) -> None:
+    output = tmp_path / "out.jsonl"
+    result = _batch(tmp_path, "--rules", str(_unsound(tmp_path)), "-o", str(output))
+    assert result.returncode == 1
+    assert "the rule base did not pass levelcare check, 2 problems:" in result.stderr
+    assert "severe-withdrawal" in result.stderr and "--allow-unverified" in result.stderr
+    assert not output.exists() and not (tmp_path / "out.jsonl.partial").exists()
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_with_allow_unverified_every_record_says_so(tmp_path: Path, workers: str) -> None:
+    result = _batch(tmp_path, "--rules", str(_unsound(tmp_path)), "--allow-unverified", "--workers", workers)
+    assert result.returncode == 0, result.stderr
+    assert "warning: the rule base did not pass levelcare check" in result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(records) == 3  # two decisions and the closing record
+    assert all(record["rulebase"]["unverified"] is True for record in records)
+    decision = Decision.from_dict({k: v for k, v in records[0].items() if k != "line"})
+    assert decision.rulebase.unverified is True
+    assert "UNVERIFIED: this rule base did not pass levelcare check" in render(decision)
+
+
+def test_a_verified_rule_base_keeps_its_records_unmarked(tmp_path: Path) -> None:
+    result = _batch(tmp_path)
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert all("unverified" not in record["rulebase"] for record in records)
+    assert "warning" not in result.stderr
