@@ -9,15 +9,13 @@ facts themselves.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
-import json
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
 
-from .._model import Decision, Level, LevelSet
+from .._model import Decision, Level, LevelSet, facts_sha256
 from .._rulebase import RuleBase
 from .._text import shorten, type_name
 from ..exceptions import AssessmentProblem, InvalidAssessment, InvalidOverride
@@ -61,9 +59,8 @@ def facts_digest(facts: object, engine: Any) -> str:
     Raises:
         InvalidAssessment: the facts are not valid for the engine's vocabulary.
     """
-    known = _rulebase(engine).vocabulary.validate(facts)
-    text = json.dumps(known, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    # The same digest as a decision's input_sha256, so an override matches its decision.
+    return facts_sha256(_rulebase(engine).vocabulary.validate(facts))
 
 
 def _check_reasons(reasons: object, text: str, problems: list[AssessmentProblem]) -> tuple[str, ...]:
