@@ -690,6 +690,56 @@ def _add_override(commands: Any, common: argparse.ArgumentParser) -> None:
     override.set_defaults(run=_cmd_override)
 
 
+def _cmd_overrides_summary(args: argparse.Namespace) -> int:
+    from ._adapters._practice import summarise
+
+    engine = Engine(_rulebase(args.rules))
+    try:
+        summary = summarise(args.files, engine, population=args.population)
+    except OSError as error:
+        _stderr(f"{error.filename}: cannot read the file: {error.strerror or error}")
+        return EXIT_ERROR
+    if args.json:
+        print(json.dumps(summary.to_dict(), indent=2, sort_keys=True, ensure_ascii=False))
+    else:
+        print(summary.render())
+    for problem in (*summary.unreadable, *summary.population_invalid):
+        _stderr(f"invalid input: {problem}")
+    left = summary.unreadable_count + summary.population_invalid_count
+    left -= len(summary.unreadable) + len(summary.population_invalid)
+    if left:
+        _stderr(f"invalid input: {left} more lines that cannot be read")
+    return EXIT_INVALID if summary.unreadable_count or summary.population_invalid_count else EXIT_DECIDED
+
+
+def _add_overrides(commands: Any, common: argparse.ArgumentParser) -> None:
+    overrides = commands.add_parser(
+        "overrides",
+        help="read override records and CDS Hooks feedback back",
+        description="Read placement override records and CDS Hooks feedback records back.",
+    )
+    actions = overrides.add_subparsers(dest="action", required=True, metavar="ACTION")
+    summary = actions.add_parser(
+        "summary",
+        parents=[common],
+        help="how often each level and rule was accepted or overridden, in which direction and why",
+        description="Summarise override records (levelcare override) and feedback records (levelcare serve "
+        "--feedback) per level indicated and, with --population, per rule of the decision: accepted or "
+        "overridden, the level received above or below the one indicated, and the reasons given. Each file "
+        "is JSON (one record or an array) or JSON Lines; each record's kind is told by its fields. A record "
+        "that cannot be read is reported on standard error by file and line and never stops the others. "
+        "Exit code 0 when every record was read, 2 when any was not, 1 on any other error.",
+    )
+    summary.add_argument("files", metavar="FILE", nargs="+", help="files of override and/or feedback records")
+    summary.add_argument(
+        "--population",
+        metavar="POP",
+        help="JSON Lines of assessments (as batch reads) the records were decided on: add a tally per rule",
+    )
+    summary.add_argument("--json", action="store_true", help="print the summary as JSON")
+    summary.set_defaults(run=_cmd_overrides_summary)
+
+
 # --- serve ----------------------------------------------------------------------------
 
 
@@ -1027,6 +1077,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("-o", "--output", metavar="FILE", required=True, help="the HTML file to write")
     report.set_defaults(run=_cmd_report)
     _add_override(commands, common)
+    _add_overrides(commands, common)
     _add_serve(commands, common)
 
     compare = commands.add_parser(
