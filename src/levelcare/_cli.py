@@ -865,6 +865,12 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     from ._verify._diff import DiffError, DiffUnfinished, diff, population
     from ._verify._report import EXIT_UNVERIFIED
 
+    if args.overrides and args.population is None:
+        print(
+            "levelcare diff: --overrides needs --population FILE, the assessments the records were decided on",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
     try:
         result = diff(args.old, args.new, budget=args.budget)
     except DiffError as error:
@@ -887,15 +893,36 @@ def _cmd_diff(args: argparse.Namespace) -> int:
             print(f"levelcare diff: {args.population}: cannot read the file: {reason}", file=sys.stderr)
             return EXIT_INVALID
         result = result.with_population(people)
+    evidence = _diff_overrides(args) if args.overrides else None
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2, sort_keys=True, ensure_ascii=False))
+        data = result.to_dict()
+        if evidence is not None:
+            data["overrides"] = evidence.to_dict()
+        print(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
     else:
         print(result.render())
+        if evidence is not None:
+            print("\n" + evidence.render())
+    if evidence is not None and (evidence.unreadable_count or evidence.population_invalid_count):
+        for problem in (*evidence.unreadable, *evidence.population_invalid):
+            print(f"levelcare diff: {problem}", file=sys.stderr)
+        return EXIT_INVALID
     if result.population is not None and result.population.invalid:
         for number, message in result.population.invalid:
             print(f"levelcare diff: {result.population.source}: line {number}: {message}", file=sys.stderr)
         return EXIT_INVALID
     return EXIT_DECIDED if result.identical else EXIT_DIFFERENT
+
+
+def _diff_overrides(args: argparse.Namespace) -> Any:
+    """``levelcare diff --overrides``: the evidence of past overrides and agreements, or an error."""
+    from ._verify._evidence import override_evidence
+
+    try:
+        return override_evidence(args.old, args.new, args.overrides, args.population)
+    except OSError as error:
+        msg = f"{error.filename}: cannot read the file: {error.strerror or error}"
+        raise LevelCareError(msg) from None
 
 
 # --- the parser -------------------------------------------------------------------------
@@ -1092,6 +1119,14 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("new", metavar="NEW", help="the proposed rule base folder")
     compare.add_argument(
         "--population", metavar="FILE", help="JSON Lines of assessments (as batch reads): add an impact table"
+    )
+    compare.add_argument(
+        "--overrides",
+        action="extend",
+        nargs="+",
+        metavar="FILE",
+        help="files of override or feedback records (needs --population): count the past overrides the change "
+        "turns into agreement and the agreements it turns into disagreement",
     )
     compare.add_argument("--json", action="store_true", help="print the difference as JSON")
     compare.add_argument(
