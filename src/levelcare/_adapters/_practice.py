@@ -562,7 +562,7 @@ class OverrideSummary:
         """The summary as text, as ``levelcare overrides summary`` prints it."""
         kinds = f"{_plural(self.overrides, 'override record')}, {_plural(self.feedback, 'feedback record')}"
         lines = [f"Overrides and feedback: {_plural(self.overrides + self.feedback, 'record')} ({kinds})"]
-        lines.append(f"  from {', '.join(self.sources)}; rule base sha256 {self.rulebase}")
+        lines.append(f"  from {files_text(self.sources)}; rule base sha256 {self.rulebase}")
         if self.other_rulebase:
             lines.append(f"  {_plural(self.other_rulebase, 'record')} of another rule base (another sha256)")
         if self.no_level:
@@ -688,6 +688,11 @@ def summarise(
         population_invalid=() if assessments is None else assessments.invalid,
         population_invalid_count=0 if assessments is None else assessments.invalid_count,
     )
+
+
+def files_text(sources: Sequence[str]) -> str:
+    """The files read, named when there are at most two, else counted."""
+    return " and ".join(sources) if len(sources) <= 2 else f"{len(sources)} files"
 
 
 def _plural(count: int, noun: str) -> str:

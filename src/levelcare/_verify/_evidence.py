@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from .._adapters._practice import Unreadable, read_assessments, read_practice
+from .._adapters._practice import Unreadable, files_text, read_assessments, read_practice
 from .._engine import Engine
 from .._rulebase import load
 from ..exceptions import InvalidAssessment
@@ -114,7 +114,7 @@ class OverrideEvidence:
         """The evidence as text, as ``levelcare diff --overrides`` prints it."""
         head = f"{_n(self.records, 'record')}, {self.matched:,} matched, {self.unmatched_count:,} unmatched"
         lines = [
-            f"Past overrides and agreements ({', '.join(self.sources)}; assessments from {self.population}): {head}"
+            f"Past overrides and agreements ({files_text(self.sources)}; assessments from {self.population}): {head}"
         ]
         lines.append(
             f"  {_n(self.overridden, 'override')}: the new rule base agrees with {self.into_agreement:,}"
