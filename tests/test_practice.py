@@ -231,3 +231,21 @@ def test_an_organisations_rule_base_reads_its_own_levels(tmp_path: Path, capsys:
 def test_a_missing_file_is_named(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert main(["overrides", "summary", str(tmp_path / "none.jsonl")]) == 1
     assert "none.jsonl: cannot read the file: No such file or directory" in capsys.readouterr().err
+
+
+def test_codes_and_comments_are_echoed_without_control_characters(
+    engine: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A code or comment holding terminal escapes is printed escaped, never raw."""
+    record = feedback(
+        engine,
+        "p6",
+        "overridden",
+        overrideReason={"reason": {"system": EHR_SYSTEM, "code": "\x1b[2Jbed"}, "userComment": "\x1b]0;x\x07hi"},
+    )
+    path = tmp_path / "feedback.jsonl"
+    path.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    assert main(["overrides", "summary", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "\\x1b[2Jbed" in out
