@@ -69,6 +69,11 @@ def test_the_facts_digest_ignores_order_and_unknowns(engine: Engine, facts: dict
     assert len(facts_digest(facts, engine)) == 64
 
 
+def test_the_facts_digest_is_the_decisions_input_sha256(engine: Engine, facts: dict[str, Any]) -> None:
+    """An override record and a decision of the same facts carry the same digest, so they can be matched."""
+    assert facts_digest(facts, engine) == engine.decide(facts).input_sha256
+
+
 def test_reason_codings_list_every_reason() -> None:
     codings = reason_codings()
     assert [c["code"] for c in codings] == list(REASONS)
@@ -161,7 +166,10 @@ def test_the_constructor_checks_its_fields(engine: Engine) -> None:
         ("indicated", "expected a Level such as engine.levels[...], got string"),
         ("text", "at most 2000 characters, got 2001"),
         ("rulebase_sha256", "expected 64 lower-case hexadecimal digits, got 'abc'"),
-        ("facts_sha256", "expected 64 lower-case hexadecimal digits, got " + "'FFFFFFFFFFFFFFFFF...FFFFFFFFFFFFFFFFFF'"),
+        (
+            "facts_sha256",
+            "expected 64 lower-case hexadecimal digits, got " + "'FFFFFFFFFFFFFFFFF...FFFFFFFFFFFFFFFFFF'",
+        ),
         ("recorded_at", "expected a timezone-aware datetime, got datetime"),
     }
     with pytest.raises(InvalidOverride, match="text: expected a string, got integer"):

@@ -436,6 +436,56 @@ def _add_override(commands: Any, common: argparse.ArgumentParser) -> None:
     override.set_defaults(run=_cmd_override)
 
 
+def _cmd_overrides_summary(args: argparse.Namespace) -> int:
+    from ._adapters._practice import summarise
+
+    engine = Engine(_rulebase(args.rules))
+    try:
+        summary = summarise(args.files, engine, population=args.population)
+    except OSError as error:
+        _stderr(f"{error.filename}: cannot read the file: {error.strerror or error}")
+        return EXIT_ERROR
+    if args.json:
+        print(json.dumps(summary.to_dict(), indent=2, sort_keys=True, ensure_ascii=False))
+    else:
+        print(summary.render())
+    for problem in (*summary.unreadable, *summary.population_invalid):
+        _stderr(f"invalid input: {problem}")
+    left = summary.unreadable_count + summary.population_invalid_count
+    left -= len(summary.unreadable) + len(summary.population_invalid)
+    if left:
+        _stderr(f"invalid input: {left} more lines that cannot be read")
+    return EXIT_INVALID if summary.unreadable_count or summary.population_invalid_count else EXIT_DECIDED
+
+
+def _add_overrides(commands: Any, common: argparse.ArgumentParser) -> None:
+    overrides = commands.add_parser(
+        "overrides",
+        help="read override records and CDS Hooks feedback back",
+        description="Read placement override records and CDS Hooks feedback records back.",
+    )
+    actions = overrides.add_subparsers(dest="action", required=True, metavar="ACTION")
+    summary = actions.add_parser(
+        "summary",
+        parents=[common],
+        help="how often each level and rule was accepted or overridden, in which direction and why",
+        description="Summarise override records (levelcare override) and feedback records (levelcare serve "
+        "--feedback) per level indicated and, with --population, per rule of the decision: accepted or "
+        "overridden, the level received above or below the one indicated, and the reasons given. Each file "
+        "is JSON (one record or an array) or JSON Lines; each record's kind is told by its fields. A record "
+        "that cannot be read is reported on standard error by file and line and never stops the others. "
+        "Exit code 0 when every record was read, 2 when any was not, 1 on any other error.",
+    )
+    summary.add_argument("files", metavar="FILE", nargs="+", help="files of override and/or feedback records")
+    summary.add_argument(
+        "--population",
+        metavar="POP",
+        help="JSON Lines of assessments (as batch reads) the records were decided on: add a tally per rule",
+    )
+    summary.add_argument("--json", action="store_true", help="print the summary as JSON")
+    summary.set_defaults(run=_cmd_overrides_summary)
+
+
 # --- serve ----------------------------------------------------------------------------
 
 
@@ -561,6 +611,12 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     from ._verify._diff import DiffError, DiffUnfinished, diff, population
     from ._verify._report import EXIT_UNVERIFIED
 
+    if args.overrides and args.population is None:
+        print(
+            "levelcare diff: --overrides needs --population FILE, the assessments the records were decided on",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
     try:
         result = diff(args.old, args.new, budget=args.budget)
     except DiffError as error:
@@ -583,15 +639,36 @@ def _cmd_diff(args: argparse.Namespace) -> int:
             print(f"levelcare diff: {args.population}: cannot read the file: {reason}", file=sys.stderr)
             return EXIT_INVALID
         result = result.with_population(people)
+    evidence = _diff_overrides(args) if args.overrides else None
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2, sort_keys=True, ensure_ascii=False))
+        data = result.to_dict()
+        if evidence is not None:
+            data["overrides"] = evidence.to_dict()
+        print(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
     else:
         print(result.render())
+        if evidence is not None:
+            print("\n" + evidence.render())
+    if evidence is not None and (evidence.unreadable_count or evidence.population_invalid_count):
+        for problem in (*evidence.unreadable, *evidence.population_invalid):
+            print(f"levelcare diff: {problem}", file=sys.stderr)
+        return EXIT_INVALID
     if result.population is not None and result.population.invalid:
         for number, message in result.population.invalid:
             print(f"levelcare diff: {result.population.source}: line {number}: {message}", file=sys.stderr)
         return EXIT_INVALID
     return EXIT_DECIDED if result.identical else EXIT_DIFFERENT
+
+
+def _diff_overrides(args: argparse.Namespace) -> Any:
+    """``levelcare diff --overrides``: the evidence of past overrides and agreements, or an error."""
+    from ._verify._evidence import override_evidence
+
+    try:
+        return override_evidence(args.old, args.new, args.overrides, args.population)
+    except OSError as error:
+        msg = f"{error.filename}: cannot read the file: {error.strerror or error}"
+        raise LevelCareError(msg) from None
 
 
 # --- the parser -------------------------------------------------------------------------
@@ -778,6 +855,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("-o", "--output", metavar="FILE", required=True, help="the HTML file to write")
     report.set_defaults(run=_cmd_report)
     _add_override(commands, common)
+    _add_overrides(commands, common)
     _add_serve(commands, common)
 
     compare = commands.add_parser(
@@ -792,6 +870,14 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("new", metavar="NEW", help="the proposed rule base folder")
     compare.add_argument(
         "--population", metavar="FILE", help="JSON Lines of assessments (as batch reads): add an impact table"
+    )
+    compare.add_argument(
+        "--overrides",
+        action="extend",
+        nargs="+",
+        metavar="FILE",
+        help="files of override or feedback records (needs --population): count the past overrides the change "
+        "turns into agreement and the agreements it turns into disagreement",
     )
     compare.add_argument("--json", action="store_true", help="print the difference as JSON")
     compare.add_argument(

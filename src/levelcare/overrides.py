@@ -17,6 +17,15 @@
 Reason codes (:data:`REASONS`) form a small code list of their own, with
 displays; the levels come from the engine's rule base.
 
+:func:`summarise` reads override records and CDS Hooks feedback records back and
+counts them per level indicated and, with the assessments behind them, per rule::
+
+    from levelcare.overrides import summarise
+
+    summary = summarise(["overrides.jsonl", "levelcare-feedback.jsonl"], engine, population="people.jsonl")
+    for tally in summary.levels:
+        print(tally.key, tally.accepted, tally.overridden, tally.above, tally.below)
+
 .. versionadded:: 1.0
 """
 
@@ -28,14 +37,20 @@ from ._adapters._overrides import (
     nearest_available,
     reason_codings,
 )
+from ._adapters._practice import OverrideSummary, ReasonCount, Tally, Unreadable, summarise
 from .exceptions import InvalidOverride
 
 __all__ = [
     "REASONS",
     "REASON_SYSTEM",
     "InvalidOverride",
+    "OverrideSummary",
     "PlacementOverride",
+    "ReasonCount",
+    "Tally",
+    "Unreadable",
     "facts_digest",
     "nearest_available",
     "reason_codings",
+    "summarise",
 ]

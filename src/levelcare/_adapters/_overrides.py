@@ -59,6 +59,7 @@ def facts_digest(facts: object, engine: Any) -> str:
     Raises:
         InvalidAssessment: the facts are not valid for the engine's vocabulary.
     """
+    # The same digest as a decision's input_sha256, so an override matches its decision.
     return facts_sha256(_rulebase(engine).vocabulary.validate(facts))
 
 
