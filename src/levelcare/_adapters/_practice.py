@@ -31,7 +31,7 @@ from typing import Any
 
 import attrs
 
-from .._engine import _batch
+from .. import _batch
 from .._model import FactValue, Level, LevelSet, facts_sha256
 from .._text import MAX_SHOWN, shorten, type_name
 from ..exceptions import AssessmentProblem
