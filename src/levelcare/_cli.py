@@ -465,7 +465,9 @@ def _cmd_batch(args: argparse.Namespace) -> int:
                 _resume(lines, output, engine, summary, input_name)
                 if summary.records:
                     first = f"line {reader.number + 1}" if reader.number else "the start"
-                    progress.write(f"{_PROG}: batch: resuming {output.path}: {summary.records} records kept, from {first}")
+                    progress.write(
+                        f"{_PROG}: batch: resuming {output.path}: {summary.records} records kept, from {first}"
+                    )
                 progress.update(reader.number)
             _batch.run(
                 lines,
@@ -664,9 +666,50 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         auth=auth,
         sink=cdshooks.JsonLinesSink(args.feedback),
         fhir_version=args.fhir_version,
+        **_state_settings(args),
     )
-    cdshooks.serve(engine, config, host=args.host, port=args.port)
+    recipe = _serve_recipe(args, config)
+    cdshooks.serve(engine, config, host=args.host, port=args.port, workers=args.workers, recipe=recipe)
     return EXIT_DECIDED
+
+
+def _state_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The service's database, retention and token settings from ``serve``'s options."""
+    if args.workers < 1:
+        msg = f"--workers: expected 1 or more, got {args.workers}"
+        raise LevelCareError(msg)
+    return {
+        "database": args.database,
+        "max_token_lifetime": args.max_token_lifetime,
+        "clock_skew": args.clock_skew,
+        "retention_days": args.retention_days,
+    }
+
+
+def _serve_recipe(args: argparse.Namespace, config: Any) -> Any:
+    """The recipe worker processes rebuild the service from (checked here, once, with the database)."""
+    from ._adapters._serving import ServiceRecipe
+    from ._adapters._store import Store
+
+    issuers = []
+    for entry in (args.issuer or []) if config.auth else []:
+        iss, _, path = entry.partition("=")
+        issuers.append((iss, str(Path(path).resolve())))
+    recipe = ServiceRecipe(
+        rules=None if args.rules is None else str(Path(args.rules).resolve()),
+        public_url=config.public_url,
+        issuers=tuple(issuers),
+        auth=config.auth,
+        feedback=str(Path(args.feedback).resolve()),
+        fhir_version=config.fhir_version,
+        database=str(Path(args.database).resolve()),
+        max_token_lifetime=config.max_token_lifetime,
+        clock_skew=config.clock_skew,
+        retention_days=config.retention_days,
+    )
+    # Refuse an unusable database before any worker starts; this also purges expired rows.
+    Store(recipe.database, retention_days=recipe.retention_days).close()
+    return recipe
 
 
 def _add_serve(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -689,7 +732,42 @@ def _add_serve(commands: Any, common: argparse.ArgumentParser) -> None:
         "--feedback", default="levelcare-feedback.jsonl", metavar="FILE", help="JSON Lines file for feedback"
     )
     serve.add_argument("--fhir-version", choices=["R5", "R4"], default="R5", help="FHIR version of returned resources")
+    _add_serve_state(serve)
     serve.set_defaults(run=_cmd_serve)
+
+
+def _add_serve_state(serve: argparse.ArgumentParser) -> None:
+    """``serve``'s options for worker processes, their shared database and the token rules."""
+    state = serve.add_argument_group("workers, state and tokens")
+    state.add_argument("--workers", type=int, default=1, metavar="N", help="worker processes (default: 1)")
+    state.add_argument(
+        "--database",
+        default="levelcare-service.sqlite3",
+        metavar="FILE",
+        help="SQLite file of issued cards, token ids and feedback, shared by the workers "
+        "(default: levelcare-service.sqlite3; created with mode 0600)",
+    )
+    state.add_argument(
+        "--retention-days",
+        type=float,
+        default=30.0,
+        metavar="DAYS",
+        help="delete cards and feedback older than this from the database (default: 30)",
+    )
+    state.add_argument(
+        "--max-token-lifetime",
+        type=int,
+        default=300,
+        metavar="SECONDS",
+        help="refuse a JWT whose exp - iat is longer (default: 300)",
+    )
+    state.add_argument(
+        "--clock-skew",
+        type=int,
+        default=30,
+        metavar="SECONDS",
+        help="clock difference allowed for exp, iat and nbf (default: 30)",
+    )
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:
