@@ -23,6 +23,7 @@ Needs the ``server`` extra: ``pip install "levelcare[server]"``.
 
 from __future__ import annotations
 
+import base64
 import datetime as _dt
 import ipaddress
 import json
@@ -245,10 +246,10 @@ class _Service:
         if scheme.lower() != "bearer" or not token.strip():
             raise _Failure(401, "login", ["a JWT bearer token is required (Authorization: Bearer ...)"])
         try:
-            unverified = jwt.decode(token, options={"verify_signature": False})
-            algorithm = jwt.get_unverified_header(token).get("alg")
-        except jwt.InvalidTokenError:
+            jose, unverified = _unverified(token)
+        except (ValueError, RecursionError):
             raise _Failure(401, "security", ["the bearer token is not a JWT"]) from None
+        algorithm = jose.get("alg")
         issuer = unverified.get("iss")
         keys = self.config.issuers.get(issuer) if isinstance(issuer, str) else None
         if keys is None:
@@ -657,6 +658,26 @@ def _override_reason(value: object, outcome: object, where: str, problems: list[
     return None
 
 
+def _unverified(token: str) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+    """The header and claims of a compact JWS, unverified: only to choose the issuer's keys and the algorithm.
+
+    PyJWT then parses and verifies the token in full; reading it once here, instead
+    of through PyJWT's own unverified decoding (twice), saves two strict parses a request.
+
+    Raises:
+        ValueError: not three base64url parts with JSON objects in the first two.
+    """
+    parts = token.split(".")
+    if len(parts) != 3:
+        msg = "not a compact JWS"
+        raise ValueError(msg)
+    header, claims = (json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))) for part in parts[:2])
+    if not isinstance(header, dict) or not isinstance(claims, dict):
+        msg = "not JSON objects"
+        raise ValueError(msg)
+    return header, claims
+
+
 def _instant(value: object) -> _dt.datetime:
     found = _aware(value)
     return found if found is not None else _dt.datetime.min.replace(tzinfo=_dt.UTC)
@@ -686,9 +707,13 @@ def _summary(decision: Decision, current: Level | None) -> str:
     return text if len(text) <= _SUMMARY_LIMIT else text[: _SUMMARY_LIMIT - 3] + "..."
 
 
+#: Each character that could open a Markdown construct, escaped.
+_MARKDOWN_ESCAPES = str.maketrans({c: "\\" + c for c in "\\`*_[]<>#|"})
+
+
 def _markdown(text: str) -> str:
     # Rule text is data: keep it from opening Markdown constructs.
-    return "".join("\\" + c if c in "\\`*_[]<>#|" else c for c in text)
+    return text.translate(_MARKDOWN_ESCAPES)
 
 
 def _detail(decision: Decision, rulebase: RuleBase) -> str:
