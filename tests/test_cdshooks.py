@@ -633,6 +633,8 @@ def test_levelcare_serve(tmp_path: Path) -> None:
         (["--host", "0.0.0.0", "--no-auth"], "--no-auth is for local use only; 0.0.0.0 is not a loopback address"),
         (["--host", "0.0.0.0"], "serving on 0.0.0.0 needs authentication: give --issuer ISS=KEYFILE"),
         (["--issuer", "no-key-file"], "--issuer: expected ISS=KEYFILE, got 'no-key-file'"),
+        (["--workers", "0"], "--workers: expected 1 or more, got 0"),
+        (["--max-token-lifetime", "0"], "max_token_lifetime: expected a number from 1 to 86400, got 0"),
     ],
 )
 def test_levelcare_serve_refuses_to_fail_open(args: list[str], message: str) -> None:
@@ -1069,3 +1071,19 @@ def test_feedback_whose_export_fails_is_not_stored(tmp_path: Path) -> None:
         assert store.feedback() == []
     finally:
         store.close()
+
+
+def test_levelcare_serve_refuses_a_database_behind_a_link(tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere.sqlite3"
+    link = tmp_path / "state.sqlite3"
+    link.symlink_to(target)
+    done = subprocess.run(
+        [sys.executable, "-m", "levelcare", "serve", "--port", "1", "--database", str(link)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert f"levelcare: {link}: the service database must not be a symbolic link; name the file itself" in done.stderr
+    assert not target.exists()

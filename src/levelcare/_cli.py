@@ -642,6 +642,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     except ImportError as error:
         msg = f'levelcare serve needs the server extra (pip install "levelcare[server]"): {error.name} is missing'
         raise LevelCareError(msg) from None
+    state = _state_settings(args)
     engine = Engine(_rulebase(args.rules))
     loopback = cdshooks.is_loopback(args.host)
     if args.no_auth and not loopback:
@@ -658,16 +659,16 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         msg = f"serving on {args.host} needs authentication: give --issuer ISS=KEYFILE for each client"
         raise LevelCareError(msg)
     auth = bool(issuers) and not args.no_auth
-    if not auth:
-        _stderr("JWT authentication is off: for local use only")
     config = cdshooks.ServiceConfig(
         public_url=args.public_url or f"http://{args.host}:{args.port}",
         issuers=issuers,
         auth=auth,
         sink=cdshooks.JsonLinesSink(args.feedback),
         fhir_version=args.fhir_version,
-        **_state_settings(args),
+        **state,
     )
+    if not auth:
+        _stderr("JWT authentication is off: for local use only")
     recipe = _serve_recipe(args, config)
     cdshooks.serve(engine, config, host=args.host, port=args.port, workers=args.workers, recipe=recipe)
     return EXIT_DECIDED
@@ -687,22 +688,25 @@ def _state_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _serve_recipe(args: argparse.Namespace, config: Any) -> Any:
-    """The recipe worker processes rebuild the service from (checked here, once, with the database)."""
+    """The recipe worker processes rebuild the service from (checked here, once, with the database).
+
+    Paths are made absolute without following links, so that the database check sees what the workers open.
+    """
     from ._adapters._serving import ServiceRecipe
     from ._adapters._store import Store
 
     issuers = []
     for entry in (args.issuer or []) if config.auth else []:
         iss, _, path = entry.partition("=")
-        issuers.append((iss, str(Path(path).resolve())))
+        issuers.append((iss, os.path.abspath(path)))
     recipe = ServiceRecipe(
-        rules=None if args.rules is None else str(Path(args.rules).resolve()),
+        rules=None if args.rules is None else os.path.abspath(args.rules),
         public_url=config.public_url,
         issuers=tuple(issuers),
         auth=config.auth,
-        feedback=str(Path(args.feedback).resolve()),
+        feedback=os.path.abspath(args.feedback),
         fhir_version=config.fhir_version,
-        database=str(Path(args.database).resolve()),
+        database=os.path.abspath(args.database),
         max_token_lifetime=config.max_token_lifetime,
         clock_skew=config.clock_skew,
         retention_days=config.retention_days,
