@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
+import functools
 import ipaddress
 import json
 import logging
@@ -47,7 +48,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .._model import Decision, Level
+from .._model import Decision, Level, Reason
 from .._rulebase import RuleBase
 from .._text import shorten, type_name
 from ..exceptions import InvalidAssessment, InvalidOverride, LevelCareError
@@ -291,20 +292,24 @@ class _Service:
 
     def admit(self, issuer: str, claims: Mapping[str, Any]) -> None:
         """Accept a verified token once: a short lifetime, and a ``jti`` never seen before."""
-        jti, issued, expires = claims.get("jti"), claims.get("iat"), claims.get("exp")
+        jti = claims.get("jti")
         if not isinstance(jti, str) or not 0 < len(jti) <= _MAX_JTI:
             raise _Failure(401, "security", [f"the token's jti must be a string of 1 to {_MAX_JTI} characters"])
-        # PyJWT has checked that both are numbers.
-        lifetime = float(expires) - float(issued)  # type: ignore[arg-type]
+        try:
+            # PyJWT has read both as integers already; integers cannot overflow as floats can.
+            issued, expires = int(claims["iat"]), int(claims["exp"])
+        except (KeyError, TypeError, ValueError, OverflowError):
+            raise _Failure(401, "security", ["the token's iat and exp must be NumericDate values"]) from None
+        lifetime = expires - issued
         limit = self.config.max_token_lifetime
         if lifetime > limit:
             raise _Failure(
                 401,
                 "security",
-                [f"the token's lifetime (exp - iat) is {lifetime:.0f} s; this service accepts at most {limit} s"],
+                [f"the token's lifetime (exp - iat) is {lifetime} s; this service accepts at most {limit} s"],
             )
         # Remembered past its exp by the skew, as long as the token could still pass.
-        if not self.store.claim_token(issuer, jti, expires=float(expires) + self.config.clock_skew):  # type: ignore[arg-type]
+        if not self.store.claim_token(issuer, jti, expires=expires + self.config.clock_skew):
             raise _Failure(
                 401, "security", ["the token was used before (its jti is known): each request needs its own"]
             )
@@ -458,7 +463,8 @@ class _Service:
                 issued_at=time.time(),
                 indicated=None if decision.level is None else decision.level.id,
                 rulebase_sha256=info.sha256,
-                facts_sha256=facts_digest(facts, self.engine),
+                # The decision's digest of its validated facts is the same: no second validation.
+                facts_sha256=decision.input_sha256 or facts_digest(facts, self.engine),
                 suggestion=suggestion,
             )
         )
@@ -716,22 +722,33 @@ def _markdown(text: str) -> str:
     return text.translate(_MARKDOWN_ESCAPES)
 
 
+@functools.lru_cache(maxsize=4096)
+def _reason_lines(reason: Reason) -> tuple[str, ...]:
+    """A reason as Markdown list lines.
+
+    The engine shares one Reason object among the decisions it gives, so the lines of
+    a reason are written once, not on every card.
+    """
+    level = "" if reason.level is None else f" ({_markdown(reason.level.label)})"
+    facts = ", ".join(f"{k}={'unknown' if v is None else json.dumps(v)}" for k, v in reason.facts.items())
+    lines = [f"- **{_markdown(reason.rule_id)}**{level}: {_markdown(reason.statement)}"]
+    if facts:
+        # A code span shows fact names as they are; a backtick would close it.
+        lines.append(f"  Facts: `{facts.replace('`', chr(39))}`.")
+    if reason.sources:
+        lines.append(f"  Sources: {', '.join(_markdown(s) for s in reason.sources)}.")
+    return tuple(lines)
+
+
 def _detail(decision: Decision, rulebase: RuleBase) -> str:
     info = rulebase.info
     titles = {s.id: s.title for s in rulebase.sources}
     used: list[str] = []
 
     def items(reasons: Sequence[Any]) -> list[str]:
-        lines = []
+        lines: list[str] = []
         for reason in reasons:
-            level = "" if reason.level is None else f" ({_markdown(reason.level.label)})"
-            facts = ", ".join(f"{k}={'unknown' if v is None else json.dumps(v)}" for k, v in reason.facts.items())
-            lines.append(f"- **{_markdown(reason.rule_id)}**{level}: {_markdown(reason.statement)}")
-            if facts:
-                # A code span shows fact names as they are; a backtick would close it.
-                lines.append(f"  Facts: `{facts.replace('`', chr(39))}`.")
-            if reason.sources:
-                lines.append(f"  Sources: {', '.join(_markdown(s) for s in reason.sources)}.")
+            lines += _reason_lines(reason)
             used.extend(s for s in reason.sources if s not in used)
         return lines
 
