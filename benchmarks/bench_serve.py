@@ -61,6 +61,25 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "moderate-workin
 FACTS: dict[str, Any] = json.loads(EXAMPLE.read_text(encoding="utf-8"))["facts"]
 
 
+def service_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of the service's process and its worker processes, from /proc.
+
+    On a machine busy with other work, latency includes waiting for a core; CPU time
+    per card does not. 0.0 where /proc is not there.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = entry.read_text(encoding="ascii").rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        # After the command: state, ppid, ..., utime (12th) and stime (13th).
+        if entry.parent.name == str(pid) or fields[1] == str(pid):
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -68,7 +87,7 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def levelcare_serve(folder: Path, pem: Path, workers: int) -> Iterator[str]:
+def levelcare_serve(folder: Path, pem: Path, workers: int) -> Iterator[tuple[str, int]]:
     """``levelcare serve`` on 127.0.0.1 with its own database; stopped with SIGINT, or killed after 30 s."""
     port = free_port()
     database = folder / f"state-{workers}-{port}.sqlite3"
@@ -86,7 +105,7 @@ def levelcare_serve(folder: Path, pem: Path, workers: int) -> Iterator[str]:
                 break
             except httpx.TransportError:
                 time.sleep(0.1)
-        yield base
+        yield base, process.pid
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -217,20 +236,26 @@ def main() -> int:
     engine = Engine.default()
     body = hook_body(engine)
     keys = Tokens()
-    decide, card, rate, p99, load = [], [], [], [], []
+    decide, card, rate, p99, load, card_cpu, busy_cpu = [], [], [], [], [], [], []
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as name:
         folder = Path(name)
         pem = folder / "client.pem"
         pem.write_bytes(keys.pem())
-        with levelcare_serve(folder, pem, 1) as base:
+        with levelcare_serve(folder, pem, 1) as (base, pid):
             for _ in range(repeats):
                 decide.append(decide_median(engine, 2_000 if not args.quick else 200))
-                card.append(sequential_median(base, body, keys.make(base + PATH, sequential_count)))
-        with levelcare_serve(folder, pem, 2) as base:
+                tokens = keys.make(base + PATH, sequential_count)
+                before = service_cpu(pid)
+                card.append(sequential_median(base, body, tokens))
+                card_cpu.append((service_cpu(pid) - before) / sequential_count)
+        with levelcare_serve(folder, pem, 2) as (base, pid):
             # Both workers warm, so that the first round does not time their start.
             concurrent_run(base, body, keys.make(base + PATH, 4 * clients), clients)
             for _ in range(repeats):
-                found = concurrent_run(base, body, keys.make(base + PATH, concurrent_count), clients)
+                tokens = keys.make(base + PATH, concurrent_count)
+                before = service_cpu(pid)
+                found = concurrent_run(base, body, tokens, clients)
+                busy_cpu.append((service_cpu(pid) - before) / concurrent_count)
                 rate.append(found[0])
                 p99.append(found[1])
                 load.append(found[2])
@@ -242,9 +267,18 @@ def main() -> int:
     print(f"decide() of the facts:                {decide_s * 1e6:8.1f} us  (median)")
     print(f"one card, sequential, keep-alive:      {card_s * 1e6:8.1f} us  (median, 1 worker)")
     print(f"card / decide:                         {ratio:8.1f} x   (target <= {CARD_VS_DECIDE:g}x)")
+    cpu_s = statistics.median(card_cpu)
+    print(
+        f"  service CPU per card:                {cpu_s * 1e6:8.1f} us  ({cpu_s / decide_s:.1f}x decide; latency less waiting)"
+    )
     print(f"2 workers, {clients} clients:               {rate_m:8.0f} cards/s (target >= {CARDS_PER_SECOND:g})")
     print(f"  p99 latency:                         {p99_m:8.1f} ms  (target <= {P99_MS:g} ms)")
     print(f"  load generator CPU:                  {load_m:8.2f} CPU s per s (of {os.cpu_count()} cores)")
+    busy_s = statistics.median(busy_cpu)
+    print(
+        f"  service CPU per card:                {busy_s * 1e6:8.1f} us  (both workers; {1 / busy_s:.0f} cards per CPU s)"
+    )
+    print(f"  machine load average:                {os.getloadavg()[0]:8.2f}     (other work shares the cores)")
     print("rounds: card/decide " + ", ".join(f"{c / d:.1f}x" for c, d in zip(card, decide, strict=True)))
     print(
         "rounds: cards/s "
