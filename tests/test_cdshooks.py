@@ -34,7 +34,7 @@ from starlette.routing import Route
 
 from conftest import EXAMPLES_DIR
 from levelcare import Engine, LevelCareError, fhir
-from levelcare._adapters import cdshooks
+from levelcare._adapters import _store, cdshooks
 from levelcare.overrides import REASON_SYSTEM, REASONS, PlacementOverride, facts_digest
 
 ISSUER = "https://ehr.test/cds-client"
@@ -409,7 +409,8 @@ def test_a_jwks_with_several_keys(tmp_path: Path, keys: Keys) -> None:
     with running(make) as base:
         url = base + SERVICE
         for key, algorithm in ((other, "ES384"), (keys.private, "RS384")):
-            claims = {"iss": ISSUER, "aud": url, "exp": int(time.time()) + 60, "jti": str(uuid.uuid4())}
+            now = int(time.time())
+            claims = {"iss": ISSUER, "aud": url, "exp": now + 60, "iat": now, "jti": str(uuid.uuid4())}
             token = jwt.encode(claims, key, algorithm=algorithm)
             answer = httpx.post(url, json=request(), headers={"Authorization": f"Bearer {token}"}, timeout=30)
             # Authenticated, so the missing assessment is what the service reports.
@@ -508,7 +509,10 @@ def test_bad_feedback_stores_nothing(service: str, engine: Engine, keys: Keys, f
     problems = outcome(post(service, SERVICE + "/feedback", {"feedback": items}, keys), 400)
     levels = ", ".join(engine.levels.ids)
     assert problems == [
-        f"feedback[1].card: {items[1]['card']!r} is not a card this service issued (or it was issued before a restart)",
+        (
+            f"feedback[1].card: {items[1]['card']!r} is not a card this service issued "
+            "(or it is older than the retention of 30 days)"
+        ),
         "feedback[1].outcome: expected 'accepted' or 'overridden', got 'ignored'",
         "feedback[1].outcomeTimestamp: expected an ISO 8601 instant with its offset, got 'yesterday'",
         f"feedback[2].overrideReason.reason: expected a coding of {REASON_SYSTEM} ({', '.join(REASONS)})",
@@ -607,6 +611,7 @@ def test_levelcare_serve(tmp_path: Path) -> None:
     facts = example_facts("moderate-working-parent")
     feedback = tmp_path / "feedback.jsonl"
     command = [sys.executable, "-m", "levelcare", "serve", "--port", str(port), "--feedback", str(feedback)]
+    command += ["--database", str(tmp_path / "state.sqlite3")]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
@@ -641,6 +646,8 @@ def test_levelcare_serve(tmp_path: Path) -> None:
         (["--host", "0.0.0.0", "--no-auth"], "--no-auth is for local use only; 0.0.0.0 is not a loopback address"),
         (["--host", "0.0.0.0"], "serving on 0.0.0.0 needs authentication: give --issuer ISS=KEYFILE"),
         (["--issuer", "no-key-file"], "--issuer: expected ISS=KEYFILE, got 'no-key-file'"),
+        (["--workers", "0"], "--workers: expected 1 or more, got 0"),
+        (["--max-token-lifetime", "0"], "max_token_lifetime: expected a number from 1 to 86400, got 0"),
     ],
 )
 def test_levelcare_serve_refuses_to_fail_open(args: list[str], message: str) -> None:
@@ -653,3 +660,458 @@ def test_levelcare_serve_refuses_to_fail_open(args: list[str], message: str) -> 
     )
     assert done.returncode == 1
     assert done.stderr.startswith(f"levelcare: {message}")
+
+
+# --- tokens: each accepted once, and only short-lived -------------------------------------
+
+REPLAY = "the token was used before (its jti is known): each request needs its own"
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_a_token_is_accepted_once(service: str, engine: Engine, keys: Keys) -> None:
+    """The same JWT twice: the second use is a replay, refused with 401 and an OperationOutcome."""
+    url = service + SERVICE
+    body = request(assessment(engine, example_facts("moderate-working-parent"), authored="2026-02-01T09:00:00Z"))
+    token = keys.token(url)
+    assert only_card(httpx.post(url, json=body, headers=bearer(token), timeout=30))
+    replayed = httpx.post(url, json=body, headers=bearer(token), timeout=30)
+    assert outcome(replayed, 401) == [REPLAY]
+    assert replayed.headers["www-authenticate"] == "Bearer"
+    # A token for the feedback endpoint is spent there alone, and likewise once.
+    feedback_token = keys.token(url + "/feedback")
+    item = {"card": str(uuid.uuid4()), "outcome": "accepted", "outcomeTimestamp": "2026-02-01T09:06:00Z"}
+    first = httpx.post(url + "/feedback", json={"feedback": [item]}, headers=bearer(feedback_token), timeout=30)
+    assert first.status_code == 400
+    again = httpx.post(url + "/feedback", json={"feedback": [item]}, headers=bearer(feedback_token), timeout=30)
+    assert outcome(again, 401) == [REPLAY]
+
+
+def test_tokens_need_jti_and_iat_and_a_short_lifetime(service: str, keys: Keys) -> None:
+    """jti and iat are required; exp - iat above the maximum (300 s by default) is refused; 300 s is not."""
+    url = service + SERVICE
+
+    def answer(token: str) -> httpx.Response:
+        return httpx.post(url, json=request(), headers=bearer(token), timeout=30)
+
+    now = int(time.time())
+    base = {"iss": ISSUER, "aud": url, "exp": now + 60, "iat": now, "jti": str(uuid.uuid4())}
+    for claim in ("jti", "iat"):
+        claims = {k: v for k, v in base.items() if k != claim}
+        assert outcome(answer(jwt.encode(claims, keys.private, algorithm="RS384")), 401) == [
+            f"the token has no {claim} claim"
+        ]
+    ten_years = 10 * 365 * 86_400
+    assert outcome(answer(keys.token(url, exp=ten_years)), 401) == [
+        f"the token's lifetime (exp - iat) is {ten_years} s; this service accepts at most 300 s"
+    ]
+    assert outcome(answer(keys.token(url, exp=301)), 401) == [
+        "the token's lifetime (exp - iat) is 301 s; this service accepts at most 300 s"
+    ]
+    for jti in ("", "j" * 256):
+        assert outcome(answer(keys.token(url, jti=jti)), 401) == [
+            "the token's jti must be a string of 1 to 255 characters"
+        ]
+    assert outcome(answer(keys.token(url, iat=now + 120)), 401) == ["the token is not valid (ImmatureSignatureError)"]
+    # Authenticated: the missing assessment is what is reported.
+    assert outcome(answer(keys.token(url, exp=300)), 412)
+
+
+def test_the_token_lifetime_is_a_setting(engine: Engine, keys: Keys, tmp_path: Path) -> None:
+    pem = tmp_path / "client.pem"
+    pem.write_bytes(keys.public_pem())
+
+    def make(base: str) -> Any:
+        config = cdshooks.ServiceConfig(
+            public_url=base, issuers={ISSUER: cdshooks.load_keys(pem)}, max_token_lifetime=60
+        )
+        return cdshooks.create_app(engine, config)
+
+    with running(make) as base:
+        url = base + SERVICE
+        long = httpx.post(url, json=request(), headers=bearer(keys.token(url, exp=61)), timeout=30)
+        assert outcome(long, 401) == ["the token's lifetime (exp - iat) is 61 s; this service accepts at most 60 s"]
+        assert outcome(httpx.post(url, json=request(), headers=bearer(keys.token(url, exp=60)), timeout=30), 412)
+    with pytest.raises(LevelCareError, match="max_token_lifetime: expected a number from 1 to 86400, got 0"):
+        cdshooks.ServiceConfig(public_url="http://127.0.0.1:1", auth=False, max_token_lifetime=0)
+    with pytest.raises(LevelCareError, match="retention_days: expected a number from 1 to 36500, got 'x'"):
+        cdshooks.ServiceConfig(public_url="http://127.0.0.1:1", auth=False, retention_days="x")  # type: ignore[arg-type]
+
+
+# --- feedback as CDS Hooks allows it --------------------------------------------------------
+
+
+def stored_feedback(feedback_file: Path, before: int) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in feedback_file.read_text(encoding="utf-8").splitlines()[before:]]
+
+
+def line_count(path: Path) -> int:
+    return len(path.read_text(encoding="utf-8").splitlines()) if path.exists() else 0
+
+
+def test_feedback_on_the_card_of_an_unreadable_assessment_is_stored(
+    service: str, engine: Engine, keys: Keys, feedback_file: Path
+) -> None:
+    response = assessment(engine, {"harm_risk": "none"}, authored="2026-02-01T09:00:00Z")
+    response["item"][0]["answer"] = [{"valueString": "hgih"}]
+    card = only_card(post(service, SERVICE, request(response), keys))
+    assert card["indicator"] == "warning" and "suggestions" not in card
+    before = line_count(feedback_file)
+    reason = {"userComment": "The form was filled in on paper"}
+    items = [
+        {
+            "card": card["uuid"],
+            "outcome": "overridden",
+            "overrideReason": reason,
+            "outcomeTimestamp": "2026-02-01T09:05Z",
+        },
+        {"card": card["uuid"], "outcome": "accepted", "outcomeTimestamp": "2026-02-01T09:06:00Z"},
+    ]
+    answer = post(service, SERVICE + "/feedback", {"feedback": items}, keys)
+    assert (answer.status_code, answer.json()) == (200, {"stored": 2})
+    overridden, accepted = stored_feedback(feedback_file, before)
+    assert overridden["card"] == accepted["card"] == card["uuid"]
+    assert (overridden["indicated_level"], overridden["facts_sha256"], overridden["override"]) == (None, None, None)
+    assert overridden["overrideReason"] == reason
+    assert overridden["rulebase_sha256"] == engine.rulebase.sha256
+    assert accepted["acceptedSuggestions"] == []
+
+
+def decided_card(service: str, engine: Engine, keys: Keys) -> tuple[dict[str, Any], Any]:
+    facts = example_facts("moderate-working-parent")
+    card = only_card(post(service, SERVICE, request(assessment(engine, facts, authored="2026-02-01T09:00:00Z")), keys))
+    return card, engine.decide(facts)
+
+
+def test_an_override_with_only_a_comment_or_the_ehrs_own_coding_is_recorded_as_given(
+    service: str, engine: Engine, keys: Keys, feedback_file: Path
+) -> None:
+    """cds-fb-3 allows a reason, a comment or both; a client may code reasons in its own system."""
+    card, decision = decided_card(service, engine, keys)
+    received = engine.levels[decision.level.rank + 1].id
+    comment_only = {"userComment": "Family asked for a residential programme"}
+    ehr_coded = {
+        "reason": {"system": "http://ehr.example/override-reason", "code": "pt-pref", "display": "Patient preference"},
+        "userComment": "Prefers a programme near home",
+    }
+    no_system = {"reason": {"code": "local-42"}}
+    before = line_count(feedback_file)
+    items = [
+        {
+            "card": card["uuid"],
+            "outcome": "overridden",
+            "overrideReason": reason,
+            "outcomeTimestamp": "2026-02-01T09:05:00Z",
+            "extension": {cdshooks.RECEIVED_LEVEL_EXTENSION: received},
+        }
+        for reason in (comment_only, ehr_coded, no_system)
+    ]
+    answer = post(service, SERVICE + "/feedback", {"feedback": items}, keys)
+    assert (answer.status_code, answer.json()) == (200, {"stored": 3})
+    records = stored_feedback(feedback_file, before)
+    assert [r["overrideReason"] for r in records] == [comment_only, ehr_coded, no_system]
+    assert all(r["override"] is None and r["received_level"] == received for r in records)
+    assert all(r["indicated_level"] == decision.level.id for r in records)
+    # levelcare's own reasons still make a placement override.
+    ours = {"reason": {"system": REASON_SYSTEM, "code": "payer-decision"}}
+    item = {**items[0], "overrideReason": ours}
+    assert post(service, SERVICE + "/feedback", {"feedback": [item]}, keys).status_code == 200
+    (record,) = stored_feedback(feedback_file, before + 3)
+    assert PlacementOverride.from_dict(record["override"], engine).reasons == ("payer-decision",)
+    assert record["overrideReason"] == ours
+
+
+def test_an_override_reason_must_say_something(service: str, engine: Engine, keys: Keys) -> None:
+    card, _ = decided_card(service, engine, keys)
+    where = "feedback[0].overrideReason"
+    for reason, problem in (
+        ({}, f"{where}: give a reason, a userComment or both"),
+        ({"userComment": 3}, f"{where}.userComment: expected a string, got integer"),
+        ({"reason": {"system": "http://ehr.example", "code": 7}}, f"{where}.reason.code: expected a string, got 7"),
+        ("payer", f"{where}: expected an object with reason, userComment or both, got string"),
+    ):
+        item = {
+            "card": card["uuid"],
+            "outcome": "overridden",
+            "overrideReason": reason,
+            "outcomeTimestamp": "2026-02-01T09:05Z",
+        }
+        assert outcome(post(service, SERVICE + "/feedback", {"feedback": [item]}, keys), 400) == [problem]
+    wrong_level = {
+        "card": card["uuid"],
+        "outcome": "overridden",
+        "overrideReason": {"userComment": "x"},
+        "outcomeTimestamp": "2026-02-01T09:05Z",
+        "extension": {cdshooks.RECEIVED_LEVEL_EXTENSION: "detox"},
+    }
+    assert outcome(post(service, SERVICE + "/feedback", {"feedback": [wrong_level]}, keys), 400) == [
+        (
+            f"feedback[0].extension.{cdshooks.RECEIVED_LEVEL_EXTENSION}: 'detox' is not a level of this rule base; "
+            f"use one of {', '.join(engine.levels.ids)}"
+        )
+    ]
+
+
+def test_a_card_suggests_a_referral_as_a_service_request(service: str, engine: Engine, keys: Keys) -> None:
+    card, decision = decided_card(service, engine, keys)
+    (suggestion,) = card["suggestions"]
+    assert card["selectionBehavior"] == "at-most-one"
+    uuid.UUID(suggestion["uuid"])
+    assert suggestion["uuid"] != card["uuid"]
+    assert suggestion["label"] == f"Refer to {decision.level.label}" and suggestion["isRecommended"] is True
+    (action,) = suggestion["actions"]
+    assert action["type"] == "create"
+    model = fhir.to_model(action["resource"], "R5")
+    assert (model.get_resource_type(), model.status, model.intent) == ("ServiceRequest", "draft", "proposal")
+    assert model.subject.reference == "Patient/p1"
+    assert action["resource"]["code"]["concept"]["coding"] == [fhir.level_coding(decision.level, engine.rulebase)]
+    assert fhir.levels_system(engine.rulebase) == model.code.concept.coding[0].system
+    # An undecided assessment has nothing to refer to.
+    partial = assessment(engine, {"harm_risk": "none"}, authored="2026-02-01T09:00:00Z")
+    assert "suggestions" not in only_card(post(service, SERVICE, request(partial), keys))
+
+
+def test_the_referral_is_an_r4_service_request_from_an_r4_service(engine: Engine) -> None:
+    def make(base: str) -> Any:
+        return cdshooks.create_app(engine, cdshooks.ServiceConfig(public_url=base, auth=False, fhir_version="R4"))
+
+    facts = example_facts("moderate-working-parent")
+    with running(make) as base:
+        card = only_card(post(base, SERVICE, request(assessment(engine, facts, authored="2026-02-01T09:00:00Z")), None))
+    resource = card["suggestions"][0]["actions"][0]["resource"]
+    model = fhir.to_model(resource, "R4")
+    assert model.get_resource_type() == "ServiceRequest"
+    level = engine.decide(facts).level
+    assert resource["code"] == {
+        "coding": [fhir.level_coding(level, engine.rulebase)],
+        "text": f"Referral to {level.label}",
+    }
+    with pytest.raises(fhir.FhirError, match="does not conform to FHIR R5"):
+        fhir.to_model(resource, "R5")
+
+
+def test_an_accepted_suggestion_is_recorded(service: str, engine: Engine, keys: Keys, feedback_file: Path) -> None:
+    card, decision = decided_card(service, engine, keys)
+    suggestion = card["suggestions"][0]["uuid"]
+    before = line_count(feedback_file)
+    item = {
+        "card": card["uuid"],
+        "outcome": "accepted",
+        "acceptedSuggestions": [{"id": suggestion}],
+        "outcomeTimestamp": "2026-02-01T09:06:00Z",
+    }
+    answer = post(service, SERVICE + "/feedback", {"feedback": [item]}, keys)
+    assert (answer.status_code, answer.json()) == (200, {"stored": 1})
+    (record,) = stored_feedback(feedback_file, before)
+    assert (record["outcome"], record["acceptedSuggestions"], record["indicated_level"]) == (
+        "accepted",
+        [suggestion],
+        decision.level.id,
+    )
+    unknown = str(uuid.uuid4())
+    bad = [
+        {**item, "acceptedSuggestions": [{"id": unknown}]},
+        {**item, "acceptedSuggestions": {"id": suggestion}},
+        {**item, "outcome": "overridden", "overrideReason": {"userComment": "x"}},
+    ]
+    assert outcome(post(service, SERVICE + "/feedback", {"feedback": bad}, keys), 400) == [
+        f"feedback[0].acceptedSuggestions[0].id: {unknown!r} is not a suggestion of this card",
+        "feedback[1].acceptedSuggestions: expected a list of {'id': uuid}, got object",
+        "feedback[2].acceptedSuggestions: only an accepted card has accepted suggestions",
+    ]
+    assert line_count(feedback_file) == before + 1
+
+
+def test_feedback_problems_are_bounded(service: str, keys: Keys) -> None:
+    """A long list of bad items gets the first 20 problems and a note, not one line per item."""
+    items = [{"card": "x", "outcome": "accepted", "outcomeTimestamp": "2026-02-01T09:06:00Z"}] * 5_000
+    problems = outcome(post(service, SERVICE + "/feedback", {"feedback": items}, keys), 400)
+    assert len(problems) == 21 and problems[-1] == "more problems follow; correct these first"
+
+
+# --- state in SQLite, shared by processes and kept across restarts ----------------------------
+
+
+@contextlib.contextmanager
+def levelcare_serve(port: int, *args: str | Path) -> Iterator[str]:
+    """``levelcare serve`` in a process of its own on 127.0.0.1, stopped (SIGINT) on leaving."""
+    command = [sys.executable, "-m", "levelcare", "serve", "--port", str(port), *map(str, args)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, process.communicate()
+            try:
+                httpx.get(base + "/cds-services", timeout=5)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "levelcare serve did not start"
+                time.sleep(0.1)
+        yield base
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=30)
+
+
+def test_replays_and_feedback_are_shared_by_processes_and_kept_across_restarts(
+    tmp_path: Path, engine: Engine, keys: Keys
+) -> None:
+    """Two processes on one database: a token spent on one is refused by the other and after a restart,
+    and feedback on a card is accepted wherever and whenever it arrives."""
+    pem = tmp_path / "client.pem"
+    pem.write_bytes(keys.public_pem())
+    database = tmp_path / "state.sqlite3"
+    first, second = free_port(), free_port()
+    public = f"http://127.0.0.1:{first}"
+    common = ("--issuer", f"{ISSUER}={pem}", "--database", database, "--public-url", public)
+    body = request(assessment(engine, example_facts("moderate-working-parent"), authored="2026-02-01T09:00:00Z"))
+    token = keys.token(public + SERVICE)
+
+    def feedback(base: str, minute: int) -> httpx.Response:
+        item = {"card": card["uuid"], "outcome": "accepted", "outcomeTimestamp": f"2026-02-01T09:{minute:02}:00Z"}
+        feedback_token = keys.token(public + SERVICE + "/feedback")
+        return httpx.post(
+            base + SERVICE + "/feedback", json={"feedback": [item]}, headers=bearer(feedback_token), timeout=30
+        )
+
+    feedback_files = (tmp_path / "a.jsonl", tmp_path / "b.jsonl")
+    with (
+        levelcare_serve(first, *common, "--feedback", feedback_files[0]) as a,
+        levelcare_serve(second, *common, "--feedback", feedback_files[1]) as b,
+    ):
+        card = only_card(httpx.post(a + SERVICE, json=body, headers=bearer(token), timeout=30))
+        assert outcome(httpx.post(b + SERVICE, json=body, headers=bearer(token), timeout=30), 401) == [REPLAY]
+        assert feedback(b, 5).json() == {"stored": 1}
+    assert oct(database.stat().st_mode & 0o777) == "0o600"
+    with levelcare_serve(first, *common, "--feedback", feedback_files[0]) as a:
+        assert outcome(httpx.post(a + SERVICE, json=body, headers=bearer(token), timeout=30), 401) == [REPLAY]
+        assert feedback(a, 6).json() == {"stored": 1}
+    store = _store.Store(database, retention_days=30)
+    try:
+        stored = store.feedback(card=card["uuid"])
+    finally:
+        store.close()
+    assert [r["outcomeTimestamp"] for r in stored] == ["2026-02-01T09:05:00Z", "2026-02-01T09:06:00Z"]
+    # The JSON Lines export stays beside the database, one line per record.
+    assert [line_count(path) for path in feedback_files] == [1, 1]
+
+
+def test_levelcare_serve_with_two_workers_shares_cards_and_tokens(tmp_path: Path, engine: Engine, keys: Keys) -> None:
+    pem = tmp_path / "client.pem"
+    pem.write_bytes(keys.public_pem())
+    port = free_port()
+    public = f"http://127.0.0.1:{port}"
+    args = ("--workers", "2", "--issuer", f"{ISSUER}={pem}", "--database", tmp_path / "state.sqlite3")
+    body = request(assessment(engine, example_facts("moderate-working-parent"), authored="2026-02-01T09:00:00Z"))
+    with levelcare_serve(port, *args, "--feedback", tmp_path / "feedback.jsonl") as base:
+        tokens = [keys.token(public + SERVICE) for _ in range(12)]
+        # A new connection each time, so that both workers take some.
+        cards = [only_card(httpx.post(base + SERVICE, json=body, headers=bearer(t), timeout=30)) for t in tokens]
+        items = [{"card": c["uuid"], "outcome": "accepted", "outcomeTimestamp": "2026-02-01T09:06:00Z"} for c in cards]
+        for item in items:
+            answer = httpx.post(
+                base + SERVICE + "/feedback",
+                json={"feedback": [item]},
+                headers=bearer(keys.token(public + SERVICE + "/feedback")),
+                timeout=30,
+            )
+            assert answer.json() == {"stored": 1}
+        for token in tokens:
+            assert outcome(httpx.post(base + SERVICE, json=body, headers=bearer(token), timeout=30), 401) == [REPLAY]
+    assert line_count(tmp_path / "feedback.jsonl") == 12
+
+
+def test_every_worker_of_levelcare_serve_keeps_the_request_limits(tmp_path: Path) -> None:
+    """The edge settings reach each worker: a body over ``--max-body-bytes`` and a silent client are refused there."""
+    port = free_port()
+    args = ("--workers", "2", "--no-auth", "--database", tmp_path / "state.sqlite3")
+    limits = ("--max-body-bytes", "1000", "--header-timeout", "1")
+    with levelcare_serve(port, *args, *limits, "--feedback", tmp_path / "feedback.jsonl") as base:
+        for _ in range(4):  # new connections, so that both workers answer some
+            answer = httpx.post(base + SERVICE, content=b"{" + b" " * 2000 + b"}", timeout=30)
+            assert answer.status_code == 413
+            assert answer.json()["resourceType"] == "OperationOutcome"
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as silent:
+            silent.settimeout(10)
+            assert silent.recv(4096).startswith(b"HTTP/1.1 408 ")
+
+
+def test_the_database_is_created_for_its_owner_and_never_through_a_link(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite3"
+    _store.Store(path, retention_days=30).close()
+    assert path.stat().st_mode & 0o777 == 0o600
+    link = tmp_path / "link.sqlite3"
+    link.symlink_to(path)
+    with pytest.raises(LevelCareError, match=r"link.sqlite3: the service database must not be a symbolic link"):
+        _store.Store(link, retention_days=30)
+    dangling = tmp_path / "dangling.sqlite3"
+    dangling.symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(LevelCareError, match="must not be a symbolic link"):
+        _store.Store(dangling, retention_days=30)
+    assert not (tmp_path / "elsewhere").exists()
+    path.chmod(0o644)
+    with pytest.raises(LevelCareError, match=r"is open to other users \(mode 644\).*chmod 600 it"):
+        _store.Store(path, retention_days=30)
+    other = tmp_path / "other.sqlite3"
+    other.write_text("not a database at all, but long enough to look like one" * 20, encoding="utf-8")
+    other.chmod(0o600)
+    with pytest.raises(LevelCareError, match=r"other.sqlite3: not a levelcare service database"):
+        _store.Store(other, retention_days=30)
+
+
+def test_expired_token_ids_and_cards_and_feedback_past_the_retention_are_purged(tmp_path: Path) -> None:
+    store = _store.Store(tmp_path / "state.sqlite3", retention_days=1)
+    try:
+        now = time.time()
+        assert store.claim_token(ISSUER, "j1", expires=now + 10)
+        assert not store.claim_token(ISSUER, "j1", expires=now + 10)
+        assert store.claim_token("https://other.test", "j1", expires=now + 10)
+
+        def card(name: str, age: float) -> _store.IssuedCard:
+            return _store.IssuedCard(
+                uuid=name, issued_at=now - age, indicated=None, rulebase_sha256="r", facts_sha256=None, suggestion=None
+            )
+
+        store.add_card(card("old", 2 * 86_400))
+        store.add_card(card("new", 0))
+        store.add_feedback([{"card": "new", "outcome": "accepted"}], export=lambda records: None)
+        assert store.purge(now + 20) == (2, 1, 0)
+        assert store.claim_token(ISSUER, "j1", expires=now + 400)
+        assert store.card("old") is None and store.card("new") == card("new", 0)
+        assert store.purge(now + 2 * 86_400) == (1, 1, 1)
+        assert store.feedback() == []
+    finally:
+        store.close()
+
+
+def test_feedback_whose_export_fails_is_not_stored(tmp_path: Path) -> None:
+    store = _store.Store(tmp_path / "state.sqlite3", retention_days=1)
+
+    def fail(records: Any) -> None:
+        raise OSError("disk full")
+
+    try:
+        with pytest.raises(OSError, match="disk full"):
+            store.add_feedback([{"card": "c", "outcome": "accepted"}], export=fail)
+        assert store.feedback() == []
+    finally:
+        store.close()
+
+
+def test_levelcare_serve_refuses_a_database_behind_a_link(tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere.sqlite3"
+    link = tmp_path / "state.sqlite3"
+    link.symlink_to(target)
+    done = subprocess.run(
+        [sys.executable, "-m", "levelcare", "serve", "--port", "1", "--database", str(link)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert f"levelcare: {link}: the service database must not be a symbolic link; name the file itself" in done.stderr
+    assert not target.exists()

@@ -495,6 +495,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     except ImportError as error:
         msg = f'levelcare serve needs the server extra (pip install "levelcare[server]"): {error.name} is missing'
         raise LevelCareError(msg) from None
+    state = _state_settings(args)
     engine = Engine(_rulebase(args.rules))
     loopback = cdshooks.is_loopback(args.host)
     if args.no_auth and not loopback:
@@ -511,8 +512,6 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         msg = f"serving on {args.host} needs authentication: give --issuer ISS=KEYFILE for each client"
         raise LevelCareError(msg)
     auth = bool(issuers) and not args.no_auth
-    if not auth:
-        _stderr("JWT authentication is off: for local use only")
     config = cdshooks.ServiceConfig(
         public_url=args.public_url or f"http://{args.host}:{args.port}",
         issuers=issuers,
@@ -520,8 +519,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         sink=cdshooks.JsonLinesSink(args.feedback),
         fhir_version=args.fhir_version,
         **_serve_edge(args),
+        **state,
     )
-    cdshooks.serve(engine, config, host=args.host, port=args.port)
+    if not auth:
+        _stderr("JWT authentication is off: for local use only")
+    recipe = _serve_recipe(args, config)
+    cdshooks.serve(engine, config, host=args.host, port=args.port, workers=args.workers, recipe=recipe)
     return EXIT_DECIDED
 
 
@@ -581,6 +584,49 @@ def _add_serve_edge(serve: argparse.ArgumentParser) -> None:
     edge.add_argument("--max-connections", type=int, default=512, metavar="N", help="connections at once (512)")
 
 
+def _state_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The service's database, retention and token settings from ``serve``'s options."""
+    if args.workers < 1:
+        msg = f"--workers: expected 1 or more, got {args.workers}"
+        raise LevelCareError(msg)
+    return {
+        "database": args.database,
+        "max_token_lifetime": args.max_token_lifetime,
+        "clock_skew": args.clock_skew,
+        "retention_days": args.retention_days,
+    }
+
+
+def _serve_recipe(args: argparse.Namespace, config: Any) -> Any:
+    """The recipe worker processes rebuild the service from (checked here, once, with the database).
+
+    Paths are made absolute without following links, so that the database check sees what the workers open.
+    """
+    from ._adapters._serving import ServiceRecipe
+    from ._adapters._store import Store
+
+    issuers = []
+    for entry in (args.issuer or []) if config.auth else []:
+        iss, _, path = entry.partition("=")
+        issuers.append((iss, os.path.abspath(path)))
+    recipe = ServiceRecipe(
+        rules=None if args.rules is None else os.path.abspath(args.rules),
+        public_url=config.public_url,
+        issuers=tuple(issuers),
+        auth=config.auth,
+        feedback=os.path.abspath(args.feedback),
+        fhir_version=config.fhir_version,
+        database=os.path.abspath(args.database),
+        max_token_lifetime=config.max_token_lifetime,
+        clock_skew=config.clock_skew,
+        retention_days=config.retention_days,
+        edge=_serve_edge(args),
+    )
+    # Refuse an unusable database before any worker starts; this also purges expired rows.
+    Store(recipe.database, retention_days=recipe.retention_days).close()
+    return recipe
+
+
 def _add_serve(commands: Any, common: argparse.ArgumentParser) -> None:
     serve = commands.add_parser(
         "serve",
@@ -602,7 +648,42 @@ def _add_serve(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     serve.add_argument("--fhir-version", choices=["R5", "R4"], default="R5", help="FHIR version of returned resources")
     _add_serve_edge(serve)
+    _add_serve_state(serve)
     serve.set_defaults(run=_cmd_serve)
+
+
+def _add_serve_state(serve: argparse.ArgumentParser) -> None:
+    """``serve``'s options for worker processes, their shared database and the token rules."""
+    state = serve.add_argument_group("workers, state and tokens")
+    state.add_argument("--workers", type=int, default=1, metavar="N", help="worker processes (default: 1)")
+    state.add_argument(
+        "--database",
+        default="levelcare-service.sqlite3",
+        metavar="FILE",
+        help="SQLite file of issued cards, token ids and feedback, shared by the workers "
+        "(default: levelcare-service.sqlite3; created with mode 0600)",
+    )
+    state.add_argument(
+        "--retention-days",
+        type=float,
+        default=30.0,
+        metavar="DAYS",
+        help="delete cards and feedback older than this from the database (default: 30)",
+    )
+    state.add_argument(
+        "--max-token-lifetime",
+        type=int,
+        default=300,
+        metavar="SECONDS",
+        help="refuse a JWT whose exp - iat is longer (default: 300)",
+    )
+    state.add_argument(
+        "--clock-skew",
+        type=int,
+        default=30,
+        metavar="SECONDS",
+        help="clock difference allowed for exp, iat and nbf (default: 30)",
+    )
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:

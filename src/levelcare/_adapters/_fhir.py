@@ -514,6 +514,42 @@ def guidance_response(
     return resource
 
 
+# --- ServiceRequest -------------------------------------------------------------------
+
+
+def service_request(level: Level, engine: Any, version: str = "R5", *, subject: str) -> dict[str, Any]:
+    """A referral of the patient to a level of care, as a FHIR ServiceRequest proposal.
+
+    The requested service is the level as a Coding of :func:`code_system` (``code``
+    is a CodeableReference in R5, a CodeableConcept in R4); the status is
+    ``draft`` and the intent ``proposal``, for a clinician to confirm or change.
+
+    Args:
+        level: A level of ``engine``'s rule base.
+        engine: The engine whose rule base names the level.
+        version: ``"R5"`` (the default) or ``"R4"``.
+        subject: A reference such as ``"Patient/123"``.
+
+    Raises:
+        FhirError: an unknown FHIR version, or a level of another rule base.
+    """
+    version = _version(version)
+    rulebase = _rulebase(engine)
+    info = rulebase.info
+    if not isinstance(level, Level) or level.id not in rulebase.levels.ids or rulebase.levels[level.id] != level:
+        msg = f"level: expected a level of rule base {info.name} {info.version}, got {shorten(level)}"
+        raise FhirError(msg)
+    concept = {"coding": [level_coding(level, info)], "text": f"Referral to {level.label}"}
+    return {
+        "resourceType": "ServiceRequest",
+        "extension": _sha256_extension(info),
+        "status": "draft",
+        "intent": "proposal",
+        "code": {"concept": concept} if version == "R5" else concept,
+        "subject": {"reference": subject},
+    }
+
+
 # --- validation with fhir.resources ---------------------------------------------------
 
 

@@ -12,6 +12,7 @@ OperationOutcome problems the client gets.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import re
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
@@ -287,7 +288,7 @@ def raw_response(status: int, code: str, problem: str) -> bytes:
     return head + body
 
 
-def protocol_class(*, max_header_bytes: int, header_timeout: float) -> type[Any]:
+def protocol_class(*, max_header_bytes: int, header_timeout: float) -> Callable[..., Any]:
     """uvicorn's h11 protocol, with a deadline and an answer for every malformed request head.
 
     uvicorn closes idle keep-alive connections (``timeout_keep_alive``) but puts no
@@ -303,104 +304,9 @@ def protocol_class(*, max_header_bytes: int, header_timeout: float) -> type[Any]
         header_timeout: Seconds allowed for a request head to arrive.
 
     Returns:
-        A protocol class for ``uvicorn.Config(http=...)``.
+        A protocol factory for ``uvicorn.Config(http=...)``, which can be pickled for
+        worker processes.
     """
-    import h11
-    from uvicorn.protocols.http.h11_impl import H11Protocol
+    from ._h11edge import EdgeProtocol
 
-    class Lingering:
-        """The connection's transport, whose ``close`` lets a client that is still sending read the answer.
-
-        Closing a socket with unread data in it resets the connection, and the reset
-        can destroy the answer before the client reads it (a 413 while the client is
-        still sending, say). So while the client may still be sending, ``close``
-        half-closes instead and drops what still arrives, for a bounded time and size.
-        """
-
-        def __init__(self, transport: asyncio.Transport, protocol: EdgeProtocol) -> None:
-            self._transport = transport
-            self._protocol = protocol
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self._transport, name)
-
-        def is_closing(self) -> bool:
-            return self._protocol._lingering >= 0 or self._transport.is_closing()
-
-        def close(self) -> None:
-            protocol = self._protocol
-            sending = protocol.conn.their_state in (h11.SEND_BODY, h11.ERROR) or (
-                protocol.conn.their_state is h11.IDLE and protocol._head_bytes > 0
-            )
-            if protocol._lingering >= 0 or not sending or not self._transport.can_write_eof():
-                self._transport.close()
-                return
-            protocol._disarm()
-            self._transport.write_eof()
-            protocol._lingering = 0
-            self._transport.resume_reading()
-            protocol.loop.call_later(_LINGER, self._transport.close)
-
-    class EdgeProtocol(H11Protocol):
-        _head_timer: asyncio.TimerHandle | None = None
-        _head_bytes = 0
-        _lingering = -1
-
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(Lingering(transport, self))  # type: ignore[arg-type]
-            self._arm()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm()
-            super().connection_lost(exc)
-
-        def data_received(self, data: bytes) -> None:
-            if self._lingering >= 0:
-                self._lingering += len(data)
-                if self._lingering > _LINGER_BYTES:
-                    self.transport.close()
-                return
-            if self.conn.their_state is h11.ERROR:
-                return
-            waiting = self.conn.their_state is h11.IDLE
-            if waiting:
-                self._head_bytes += len(data)
-            super().data_received(data)
-            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
-                if self._head_timer is None and self._head_bytes:
-                    self._arm()
-            else:
-                self._disarm()
-                self._head_bytes = 0
-
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            # A pipelined head is measured from here; an idle wait is the keep-alive timer's.
-            self._head_bytes = 0
-
-        def send_400_response(self, msg: str) -> None:
-            if self._head_bytes > max_header_bytes:
-                self._refuse(431, "too-long", f"the request's headers are over {max_header_bytes} bytes")
-            else:
-                self._refuse(400, "structure", "the request is not valid HTTP/1.1")
-
-        def _arm(self) -> None:
-            self._disarm()
-            self._head_timer = self.loop.call_later(header_timeout, self._head_overdue)
-
-        def _disarm(self) -> None:
-            if self._head_timer is not None:
-                self._head_timer.cancel()
-                self._head_timer = None
-
-        def _head_overdue(self) -> None:
-            self._head_timer = None
-            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
-                self._refuse(408, "timeout", f"the request head did not arrive within {header_timeout:g} seconds")
-
-        def _refuse(self, status: int, code: str, problem: str) -> None:
-            self._disarm()
-            self.transport.write(raw_response(status, code, problem))
-            self.transport.close()
-
-    return EdgeProtocol
+    return functools.partial(EdgeProtocol, max_header_bytes=max_header_bytes, header_timeout=header_timeout)

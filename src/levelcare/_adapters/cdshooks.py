@@ -9,7 +9,11 @@ serve`` runs it with uvicorn. It answers:
   server with the access token it gave) and returns one card, with the decision as
   a GuidanceResponse in a ``systemActions`` create action;
 - ``POST /cds-services/{id}/feedback``: accepted and overridden outcomes, each
-  written to a :class:`FeedbackSink` (a JSON Lines file by default).
+  stored in the service's database and written to a :class:`FeedbackSink` (a JSON
+  Lines file by default).
+
+Issued cards, the ids of the tokens seen and feedback live in one SQLite file
+(:attr:`ServiceConfig.database`), which worker processes share and restarts keep.
 
 It never fails open: a request it cannot answer gets an error status with an
 OperationOutcome, never an empty card list. Logs name requests, never fact values.
@@ -19,13 +23,15 @@ Needs the ``server`` extra: ``pip install "levelcare[server]"``.
 
 from __future__ import annotations
 
-import collections
+import base64
 import datetime as _dt
+import functools
 import ipaddress
 import json
 import logging
 import os
 import threading
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
@@ -43,12 +49,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .._model import Decision, Level
+from .._model import Decision, Level, Reason
 from .._rulebase import RuleBase
 from .._text import shorten, type_name
 from ..exceptions import InvalidAssessment, InvalidOverride, LevelCareError
 from . import _fhir, _fhirclient, _limits
 from ._overrides import REASON_SYSTEM, REASONS, PlacementOverride, facts_digest, reason_codings
+from ._store import IssuedCard, Store
 
 __all__ = [
     "SERVICE_ID",
@@ -71,7 +78,10 @@ RECEIVED_LEVEL_EXTENSION = "org.levelcare.received-level"
 #: Asymmetric algorithms only: CDS Hooks requires ES384 and RS384; a shared secret is never accepted.
 ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512")
 _SUMMARY_LIMIT = 139
-_CARD_MEMORY = 10_000
+#: The longest ``jti`` remembered; a longer one is refused.
+_MAX_JTI = 255
+#: At most this many feedback problems are listed; the rest are counted.
+_MAX_FEEDBACK_PROBLEMS = 20
 
 
 class FeedbackSink(Protocol):
@@ -168,6 +178,16 @@ class ServiceConfig:
         max_token_bytes: The largest ``Authorization`` header (401 beyond).
         max_connections: Connections served at once under ``serve``; more get 503
             (uvicorn's ``limit_concurrency``).
+        database: The SQLite file of issued cards, seen token ids and feedback,
+            created (mode 0600) when absent; worker processes given the same file
+            share it, and it outlives restarts. None keeps the state in a
+            temporary file of this application only.
+        max_token_lifetime: The longest lifetime (``exp - iat``, seconds) of a JWT
+            accepted; each token's ``jti`` is remembered until its ``exp``.
+        clock_skew: Seconds of clock difference allowed when checking ``exp``,
+            ``iat`` and ``nbf``.
+        retention_days: Cards and feedback older than this are deleted from the
+            database (feedback stays in the sink).
     """
 
     public_url: str
@@ -187,6 +207,11 @@ class ServiceConfig:
     max_header_bytes: int = 131_072
     max_token_bytes: int = 16_384
     max_connections: int = 512
+    # State shared by worker processes, and the token rules that use it.
+    database: str | os.PathLike[str] | None = None
+    max_token_lifetime: int = 300
+    clock_skew: int = 30
+    retention_days: float = 30.0
 
     def __attrs_post_init__(self) -> None:
         self._check_edge()
@@ -196,6 +221,20 @@ class ServiceConfig:
         if self.fhir_version not in _fhir.VERSIONS:
             msg = f"fhir_version: expected one of {', '.join(_fhir.VERSIONS)}, got {shorten(self.fhir_version)}"
             raise LevelCareError(msg)
+        self._check_state_settings()
+
+    def _check_state_settings(self) -> None:
+        problems = []
+        for name, low, high in (
+            ("max_token_lifetime", 1, 86_400),
+            ("clock_skew", 0, 600),
+            ("retention_days", 1, 36_500),
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+                problems.append(f"{name}: expected a number from {low} to {high}, got {shorten(value)}")
+        if problems:
+            raise LevelCareError("; ".join(problems))
 
     def _check_edge(self) -> None:
         problems = [
@@ -247,20 +286,12 @@ def _failure_response(failure: _limits.Refused) -> Response:
     return JSONResponse(body, status_code=failure.status, headers=headers, media_type="application/fhir+json")
 
 
-@attrs.frozen
-class _IssuedCard:
-    indicated: str | None
-    rulebase_sha256: str
-    facts_sha256: str
-
-
 class _Service:
     def __init__(self, engine: Any, config: ServiceConfig) -> None:
         self.engine = engine
         self.rulebase: RuleBase = engine._rb
         self.config = config
-        self.cards: collections.OrderedDict[str, _IssuedCard] = collections.OrderedDict()
-        self.cards_lock = threading.Lock()
+        self.store = Store(config.database, retention_days=config.retention_days)
         self.fhir_servers = config.fhir_allow_list()
 
     # --- authentication ----------------------------------------------------------------
@@ -273,10 +304,10 @@ class _Service:
         if scheme.lower() != "bearer" or not token.strip():
             raise _Failure(401, "login", ["a JWT bearer token is required (Authorization: Bearer ...)"])
         try:
-            unverified = jwt.decode(token, options={"verify_signature": False})
-            algorithm = jwt.get_unverified_header(token).get("alg")
-        except jwt.InvalidTokenError:
+            jose, unverified = _unverified(token)
+        except (ValueError, RecursionError):
             raise _Failure(401, "security", ["the bearer token is not a JWT"]) from None
+        algorithm = jose.get("alg")
         issuer = unverified.get("iss")
         keys = self.config.issuers.get(issuer) if isinstance(issuer, str) else None
         if keys is None:
@@ -291,15 +322,15 @@ class _Service:
         family = RSAPublicKey if str(algorithm).startswith("RS") else EllipticCurvePublicKey
         for key in (k for k in keys if isinstance(k, family)):
             try:
-                jwt.decode(
+                claims = jwt.decode(
                     token,
                     key,
                     algorithms=[str(algorithm)],
                     audience=audience,
                     issuer=issuer,
-                    options={"require": ["exp", "iss", "aud"]},
+                    leeway=self.config.clock_skew,
+                    options={"require": ["exp", "iat", "iss", "aud", "jti"]},
                 )
-                return
             except jwt.InvalidSignatureError:
                 continue
             except jwt.ExpiredSignatureError:
@@ -310,8 +341,35 @@ class _Service:
                 problem = f"the token has no {error.claim} claim"
             except jwt.InvalidTokenError as error:
                 problem = f"the token is not valid ({type(error).__name__})"
+            else:
+                self.admit(str(issuer), claims)
+                return
             break
         raise _Failure(401, "security", [problem])
+
+    def admit(self, issuer: str, claims: Mapping[str, Any]) -> None:
+        """Accept a verified token once: a short lifetime, and a ``jti`` never seen before."""
+        jti = claims.get("jti")
+        if not isinstance(jti, str) or not 0 < len(jti) <= _MAX_JTI:
+            raise _Failure(401, "security", [f"the token's jti must be a string of 1 to {_MAX_JTI} characters"])
+        try:
+            # PyJWT has read both as integers already; integers cannot overflow as floats can.
+            issued, expires = int(claims["iat"]), int(claims["exp"])
+        except (KeyError, TypeError, ValueError, OverflowError):
+            raise _Failure(401, "security", ["the token's iat and exp must be NumericDate values"]) from None
+        lifetime = expires - issued
+        limit = self.config.max_token_lifetime
+        if lifetime > limit:
+            raise _Failure(
+                401,
+                "security",
+                [f"the token's lifetime (exp - iat) is {lifetime} s; this service accepts at most {limit} s"],
+            )
+        # Remembered past its exp by the skew, as long as the token could still pass.
+        if not self.store.claim_token(issuer, jti, expires=expires + self.config.clock_skew):
+            raise _Failure(
+                401, "security", ["the token was used before (its jti is known): each request needs its own"]
+            )
 
     # --- discovery ---------------------------------------------------------------------
 
@@ -439,6 +497,17 @@ class _Service:
         except InvalidAssessment as error:
             lines = [f"- `{p.fact}`: {p.message}" for p in error.problems]
             count = len(error.problems)
+            # Feedback on this card is welcome too: remember it, with no decision behind it.
+            self.store.add_card(
+                IssuedCard(
+                    uuid=card_id,
+                    issued_at=time.time(),
+                    indicated=None,
+                    rulebase_sha256=info.sha256,
+                    facts_sha256=None,
+                    suggestion=None,
+                )
+            )
             return {
                 "uuid": card_id,
                 "summary": f"Level of care: the latest assessment cannot be read ({count} problem{'s' * (count != 1)})",
@@ -449,11 +518,17 @@ class _Service:
             }
         decision = self.engine.decide(facts, as_of=_aware(response.get("authored")))
         current = facts.get("current_level")
-        self.remember(
-            card_id,
-            _IssuedCard(
-                None if decision.level is None else decision.level.id, info.sha256, facts_digest(facts, self.engine)
-            ),
+        suggestion = None if decision.level is None else str(uuid.uuid4())
+        self.store.add_card(
+            IssuedCard(
+                uuid=card_id,
+                issued_at=time.time(),
+                indicated=None if decision.level is None else decision.level.id,
+                rulebase_sha256=info.sha256,
+                # The decision's digest of its validated facts is the same: no second validation.
+                facts_sha256=decision.input_sha256 or facts_digest(facts, self.engine),
+                suggestion=suggestion,
+            )
         )
         guidance = _fhir.guidance_response(
             decision, self.engine, self.config.fhir_version, subject=f"Patient/{patient}", request_id=instance
@@ -465,16 +540,24 @@ class _Service:
             "detail": _detail(decision, self.rulebase),
             "source": source,
         }
-        if decision.level is not None:
+        if decision.level is not None and suggestion is not None:
+            card["suggestions"] = [self.suggestion(decision.level, patient, suggestion)]
+            card["selectionBehavior"] = "at-most-one"
             card["overrideReasons"] = reason_codings()
         card["_guidance"] = guidance
         return card
 
-    def remember(self, card: str, issued: _IssuedCard) -> None:
-        with self.cards_lock:
-            self.cards[card] = issued
-            while len(self.cards) > _CARD_MEMORY:
-                self.cards.popitem(last=False)
+    def suggestion(self, level: Level, patient: str, suggestion: str) -> dict[str, Any]:
+        """The referral to ``level`` as a suggestion the clinician can accept."""
+        resource = _fhir.service_request(level, self.engine, self.config.fhir_version, subject=f"Patient/{patient}")
+        return {
+            "label": f"Refer to {level.label}",
+            "uuid": suggestion,
+            "isRecommended": True,
+            "actions": [
+                {"type": "create", "description": f"A referral to {level.label} (ServiceRequest)", "resource": resource}
+            ],
+        }
 
     # --- feedback ----------------------------------------------------------------------
 
@@ -493,18 +576,24 @@ class _Service:
             problems += found
             if record is not None:
                 records.append(record)
+            if len(problems) > _MAX_FEEDBACK_PROBLEMS:
+                # A bounded answer for an unbounded list; the first problems say what to fix.
+                break
         if problems:
+            if len(problems) > _MAX_FEEDBACK_PROBLEMS:
+                problems = [*problems[:_MAX_FEEDBACK_PROBLEMS], "more problems follow; correct these first"]
             raise _Failure(400, "invalid", problems)
         return records
 
     def feedback_record(self, item: Mapping[str, Any], where: str) -> tuple[dict[str, Any] | None, list[str]]:
         problems: list[str] = []
         card_id = item.get("card")
-        with self.cards_lock:
-            issued = self.cards.get(card_id) if isinstance(card_id, str) else None
+        issued = self.store.card(card_id) if isinstance(card_id, str) and len(card_id) <= 64 else None
         if issued is None:
+            days = self.config.retention_days
             problems.append(
-                f"{where}.card: {shorten(card_id)} is not a card this service issued (or it was issued before a restart)"
+                f"{where}.card: {shorten(card_id)} is not a card this service issued (or it is older than the "
+                f"retention of {days:g} days)"
             )
         outcome = item.get("outcome")
         if outcome not in ("accepted", "overridden"):
@@ -514,24 +603,23 @@ class _Service:
             problems.append(
                 f"{where}.outcomeTimestamp: expected an ISO 8601 instant with its offset, got {shorten(when)}"
             )
+        accepted = _accepted_suggestions(item.get("acceptedSuggestions"), outcome, issued, where, problems)
         reason = item.get("overrideReason")
-        code: str | None = None
-        comment = ""
-        if reason is not None:
-            if outcome != "overridden":
-                problems.append(f"{where}.overrideReason: only an overridden card has an override reason")
-            coding = reason.get("reason") if isinstance(reason, Mapping) else None
-            code = coding.get("code") if isinstance(coding, Mapping) else None
-            system = coding.get("system") if isinstance(coding, Mapping) else None
-            if code not in REASONS or system not in (None, REASON_SYSTEM):
-                problems.append(
-                    f"{where}.overrideReason.reason: expected a coding of {REASON_SYSTEM} ({', '.join(REASONS)})"
-                )
-                code = None
-            comment_value = reason.get("userComment", "") if isinstance(reason, Mapping) else ""
-            comment = comment_value if isinstance(comment_value, str) else ""
+        code = _override_reason(reason, outcome, where, problems)
         extension = item.get("extension")
         received = extension.get(RECEIVED_LEVEL_EXTENSION) if isinstance(extension, Mapping) else None
+        # With one of levelcare's reasons, the placement override checks the level itself.
+        placement = code is not None and issued is not None and issued.indicated is not None
+        if (
+            not placement
+            and received is not None
+            and (not isinstance(received, str) or received not in self.rulebase.levels.ids)
+        ):
+            levels = ", ".join(self.rulebase.levels.ids)
+            problems.append(
+                f"{where}.extension.{RECEIVED_LEVEL_EXTENSION}: {shorten(received)} is not a level of this rule "
+                f"base; use one of {levels}"
+            )
         if problems or issued is None:
             return None, problems
         record: dict[str, Any] = {
@@ -544,14 +632,21 @@ class _Service:
             "facts_sha256": issued.facts_sha256,
             "override": None,
         }
-        if outcome == "overridden" and code is not None and issued.indicated is not None:
+        if outcome == "accepted":
+            record["acceptedSuggestions"] = accepted
+        else:
+            # The EHR's own words, whatever their code system: as given, for analysts.
+            record["overrideReason"] = None if reason is None else dict(reason)
+            record["received_level"] = received
+        if placement and issued.indicated is not None and issued.facts_sha256 is not None:
+            comment = reason.get("userComment") if isinstance(reason, Mapping) else None
             try:
                 override = PlacementOverride.from_dict(
                     {
                         "indicated_level": issued.indicated,
                         "received_level": received,
                         "reasons": [code],
-                        "text": comment,
+                        "text": comment if isinstance(comment, str) else "",
                         "rulebase_sha256": issued.rulebase_sha256,
                         "facts_sha256": issued.facts_sha256,
                         "recorded_at": when,
@@ -562,6 +657,93 @@ class _Service:
                 return None, [f"{where}: {p}" for p in error.problems]
             record["override"] = override.to_dict()
         return record, []
+
+
+def _accepted_suggestions(
+    value: object, outcome: object, issued: IssuedCard | None, where: str, problems: list[str]
+) -> list[str]:
+    """The uuids of the accepted suggestions, each checked against the card's."""
+    if value is None:
+        return []
+    where = f"{where}.acceptedSuggestions"
+    if outcome != "accepted":
+        problems.append(f"{where}: only an accepted card has accepted suggestions")
+        return []
+    if not isinstance(value, list):
+        problems.append(f"{where}: expected a list of {{'id': uuid}}, got {type_name(value)}")
+        return []
+    found: list[str] = []
+    for index, entry in enumerate(value[:_MAX_FEEDBACK_PROBLEMS]):
+        suggestion = entry.get("id") if isinstance(entry, Mapping) else None
+        if not isinstance(suggestion, str):
+            problems.append(f"{where}[{index}].id: expected the uuid of a suggestion, got {shorten(suggestion)}")
+        elif issued is not None and suggestion != issued.suggestion:
+            problems.append(f"{where}[{index}].id: {shorten(suggestion)} is not a suggestion of this card")
+        else:
+            found.append(suggestion)
+    if len(value) > _MAX_FEEDBACK_PROBLEMS:
+        problems.append(f"{where}: {len(value)} entries; a card of this service has one suggestion")
+    return found
+
+
+def _override_reason(value: object, outcome: object, where: str, problems: list[str]) -> str | None:
+    """Check an override reason; the levelcare reason code it names, if any.
+
+    CDS Hooks lets the client give a reason, a comment or both, and its own codings
+    beside the card's: any code system is recorded; a coding of levelcare's own
+    system must use one of its codes.
+    """
+    if value is None:
+        return None
+    where = f"{where}.overrideReason"
+    if outcome != "overridden":
+        problems.append(f"{where}: only an overridden card has an override reason")
+    if not isinstance(value, Mapping):
+        problems.append(f"{where}: expected an object with reason, userComment or both, got {type_name(value)}")
+        return None
+    coding, comment = value.get("reason"), value.get("userComment")
+    if coding is None and comment is None:
+        problems.append(f"{where}: give a reason, a userComment or both")
+    if comment is not None and not isinstance(comment, str):
+        problems.append(f"{where}.userComment: expected a string, got {type_name(comment)}")
+    if coding is None:
+        return None
+    if not isinstance(coding, Mapping):
+        problems.append(f"{where}.reason: expected a Coding (system, code, display), got {type_name(coding)}")
+        return None
+    code, system = coding.get("code"), coding.get("system")
+    if not isinstance(code, str) or not code:
+        problems.append(f"{where}.reason.code: expected a string, got {shorten(code)}")
+        return None
+    if system is not None and not isinstance(system, str):
+        problems.append(f"{where}.reason.system: expected a URI string, got {type_name(system)}")
+        return None
+    if system == REASON_SYSTEM or (system is None and code in REASONS):
+        if code not in REASONS:
+            problems.append(f"{where}.reason: expected a coding of {REASON_SYSTEM} ({', '.join(REASONS)})")
+            return None
+        return code
+    return None
+
+
+def _unverified(token: str) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+    """The header and claims of a compact JWS, unverified: only to choose the issuer's keys and the algorithm.
+
+    PyJWT then parses and verifies the token in full; reading it once here, instead
+    of through PyJWT's own unverified decoding (twice), saves two strict parses a request.
+
+    Raises:
+        ValueError: not three base64url parts with JSON objects in the first two.
+    """
+    parts = token.split(".")
+    if len(parts) != 3:
+        msg = "not a compact JWS"
+        raise ValueError(msg)
+    header, claims = (json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))) for part in parts[:2])
+    if not isinstance(header, dict) or not isinstance(claims, dict):
+        msg = "not JSON objects"
+        raise ValueError(msg)
+    return header, claims
 
 
 def _instant(value: object) -> _dt.datetime:
@@ -593,9 +775,31 @@ def _summary(decision: Decision, current: Level | None) -> str:
     return text if len(text) <= _SUMMARY_LIMIT else text[: _SUMMARY_LIMIT - 3] + "..."
 
 
+#: Each character that could open a Markdown construct, escaped.
+_MARKDOWN_ESCAPES = str.maketrans({c: "\\" + c for c in "\\`*_[]<>#|"})
+
+
 def _markdown(text: str) -> str:
     # Rule text is data: keep it from opening Markdown constructs.
-    return "".join("\\" + c if c in "\\`*_[]<>#|" else c for c in text)
+    return text.translate(_MARKDOWN_ESCAPES)
+
+
+@functools.lru_cache(maxsize=4096)
+def _reason_lines(reason: Reason) -> tuple[str, ...]:
+    """A reason as Markdown list lines.
+
+    The engine shares one Reason object among the decisions it gives, so the lines of
+    a reason are written once, not on every card.
+    """
+    level = "" if reason.level is None else f" ({_markdown(reason.level.label)})"
+    facts = ", ".join(f"{k}={'unknown' if v is None else json.dumps(v)}" for k, v in reason.facts.items())
+    lines = [f"- **{_markdown(reason.rule_id)}**{level}: {_markdown(reason.statement)}"]
+    if facts:
+        # A code span shows fact names as they are; a backtick would close it.
+        lines.append(f"  Facts: `{facts.replace('`', chr(39))}`.")
+    if reason.sources:
+        lines.append(f"  Sources: {', '.join(_markdown(s) for s in reason.sources)}.")
+    return tuple(lines)
 
 
 def _detail(decision: Decision, rulebase: RuleBase) -> str:
@@ -604,16 +808,9 @@ def _detail(decision: Decision, rulebase: RuleBase) -> str:
     used: list[str] = []
 
     def items(reasons: Sequence[Any]) -> list[str]:
-        lines = []
+        lines: list[str] = []
         for reason in reasons:
-            level = "" if reason.level is None else f" ({_markdown(reason.level.label)})"
-            facts = ", ".join(f"{k}={'unknown' if v is None else json.dumps(v)}" for k, v in reason.facts.items())
-            lines.append(f"- **{_markdown(reason.rule_id)}**{level}: {_markdown(reason.statement)}")
-            if facts:
-                # A code span shows fact names as they are; a backtick would close it.
-                lines.append(f"  Facts: `{facts.replace('`', chr(39))}`.")
-            if reason.sources:
-                lines.append(f"  Sources: {', '.join(_markdown(s) for s in reason.sources)}.")
+            lines += _reason_lines(reason)
             used.extend(s for s in reason.sources if s not in used)
         return lines
 
@@ -736,8 +933,12 @@ def create_app(engine: Any, config: ServiceConfig) -> Starlette:
         known(request)
         service.authorise(request)
         records = service.feedback(await _json_body(request, config))
-        for record in records:
-            config.sink.write(record)
+
+        def export(stored: Sequence[Mapping[str, Any]]) -> None:
+            for record in stored:
+                config.sink.write(record)
+
+        service.store.add_feedback(records, export=export)
         return JSONResponse({"stored": len(records)})
 
     routes = [
@@ -768,8 +969,23 @@ def uvicorn_options(config: ServiceConfig) -> dict[str, Any]:
     }
 
 
-def serve(engine: Any, config: ServiceConfig, *, host: str, port: int) -> None:  # pragma: no cover - runs until stopped
-    """Run the service with uvicorn until interrupted."""
+def serve(  # pragma: no cover - runs until stopped
+    engine: Any, config: ServiceConfig, *, host: str, port: int, workers: int = 1, recipe: Any = None
+) -> None:
+    """Run the service with uvicorn until interrupted.
+
+    Args:
+        engine: The engine deciding (one worker).
+        config: How the service runs (one worker).
+        host: The address to listen on.
+        port: The port.
+        workers: How many worker processes; more than one need ``recipe``, from
+            which each builds its own engine and configuration.
+        recipe: A ``ServiceRecipe`` describing ``engine`` and ``config`` by file.
+
+    Raises:
+        LevelCareError: several workers and no recipe.
+    """
     import copy
 
     import uvicorn
@@ -778,11 +994,25 @@ def serve(engine: Any, config: ServiceConfig, *, host: str, port: int) -> None: 
     # uvicorn's own logging, plus the service's lines (requests, statuses, indicators).
     logging_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     logging_config["loggers"]["levelcare"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    target = create_app(engine, config) if workers == 1 else _worker_factory(recipe)
     uvicorn.run(
-        create_app(engine, config),
+        target,
+        factory=workers > 1,
+        workers=workers,
         host=host,
         port=port,
         log_config=logging_config,
         log_level="info",
         **uvicorn_options(config),
     )
+
+
+def _worker_factory(recipe: Any) -> str:  # pragma: no cover - runs in serve()
+    """The import string of the factory each worker builds the service with, its recipe exported."""
+    from ._serving import ENVIRONMENT, FACTORY, ServiceRecipe
+
+    if not isinstance(recipe, ServiceRecipe):
+        msg = "workers: more than one worker needs the service's recipe (a ServiceRecipe) to rebuild it in each"
+        raise LevelCareError(msg)
+    os.environ[ENVIRONMENT] = recipe.to_json()
+    return FACTORY
