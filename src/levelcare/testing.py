@@ -44,6 +44,8 @@ from ._engine import Engine
 from ._model import COMPLETE, DATA_REQUIRED, Decision, Level
 from ._rulebase import _conditions as cond
 from ._rulebase._vocabulary import CURRENT_LEVEL, Fact, FactValue, Vocabulary, shorten
+from ._semantics import Placement as _Mechanism
+from ._semantics._mdd import integer_cuts
 from .exceptions import AssessmentProblem, InvalidAssessment
 
 __all__ = [
@@ -94,18 +96,17 @@ def _thresholds(engine: Engine, fact: Fact) -> list[int]:
     low, high = fact.minimum or 0, fact.maximum or 0
     found = {low, high}
     rb = engine._rb
-    conditions = [r.when for r in rb.criteria] + [e.when for e in rb.emergencies]
-    conditions += [e.when for e in rb.escalations] + [s.when for r in rb.readiness for s in r.signs]
-    conditions += [s.when for s in rb.services] + [c.when for c in rb.considerations]
-    for condition in conditions:
-        for atom in cond.atoms(condition):
-            if isinstance(atom, cond.RangeAtom) and atom.fact == fact.name:
-                for start, end in atom.intervals:
-                    found.update((start - 1, start, end, end + 1))
-            elif isinstance(atom, cond.ProgramAtom) and atom.fact == fact.name:
-                for program in rb.programs.values():
-                    minimum = program.hours_per_week[0] if atom.which == "hours" else program.days_per_week[0]
-                    found.update((minimum - 1, minimum))
+    conditions = [*_Mechanism(rb).deciding_conditions(), *(s.when for s in rb.services)]
+    conditions += [c.when for c in rb.considerations]
+    # Each cut starts an interval on which every condition is constant: the
+    # values either side of it are where a mistaken bound shows.
+    for cut in integer_cuts(fact.name, low, high, conditions):
+        found.update((cut - 1, cut))
+    for atom in (a for c in conditions for a in cond.atoms(c)):
+        if isinstance(atom, cond.ProgramAtom) and atom.fact == fact.name:
+            for program in rb.programs.values():
+                minimum = program.hours_per_week[0] if atom.which == "hours" else program.days_per_week[0]
+                found.update((minimum - 1, minimum))
     return sorted(v for v in found if low <= v <= high)
 
 
@@ -660,7 +661,6 @@ _INVARIANTS: tuple[Callable[[Mapping[str, Any], Engine | None], None], ...] = (
 )
 
 
-
 def _search_settings(max_examples: object) -> settings:
     """The Hypothesis settings of the kit's own searches, ``max_examples`` checked first."""
     if not isinstance(max_examples, int) or isinstance(max_examples, bool) or max_examples < 1:
@@ -675,6 +675,7 @@ def _search_settings(max_examples: object) -> settings:
         # it; the check's own message already names the facts involved.
         phases=[phase for phase in settings().phases if phase is not Phase.explain],
     )
+
 
 def check_invariants(engine: Engine | None = None, *, max_examples: int = 100) -> None:
     """Run every invariant check against an engine, for a rule base's test suite.
