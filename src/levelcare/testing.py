@@ -95,7 +95,7 @@ def _thresholds(engine: Engine, fact: Fact) -> list[int]:
     """The integers on either side of every threshold the rule base tests ``fact`` against."""
     low, high = fact.minimum or 0, fact.maximum or 0
     found = {low, high}
-    rb = engine._rb
+    rb = engine.loaded_rulebase
     conditions = [*_Mechanism(rb).deciding_conditions(), *(s.when for s in rb.services)]
     conditions += [c.when for c in rb.considerations]
     # Each cut starts an interval on which every condition is constant: the

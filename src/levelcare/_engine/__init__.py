@@ -199,6 +199,20 @@ class Engine:
         """Name, version and sha256 of the rule base."""
         return self._rb.info
 
+    @property
+    def loaded_rulebase(self) -> RuleBase:
+        """The rule base this engine decides with, as loaded.
+
+        Its vocabulary, levels, criteria, transitions, programmes, services and
+        considerations, each condition in canonical form: what the verifier, the
+        testing kit and the adapters read to reason about the rules themselves.
+        Immutable, like the engine. :attr:`rulebase` gives only its name,
+        version and sha256.
+
+        .. versionadded:: 1.0
+        """
+        return self._rb
+
     def __repr__(self) -> str:
         info = self._rb.info
         return f"<Engine {info.name} {info.version} sha256={info.sha256[:12]}>"
@@ -218,7 +232,9 @@ class Engine:
 
         Args:
             facts: A mapping of fact names to values, or an :class:`Assessment`.
-                Absent facts and ``None`` are unknown.
+                Absent facts and ``None`` are unknown. An assessment this
+                engine validated (:meth:`assessment`) is not validated again:
+                validate once, decide without checking twice.
             as_of: When the assessment applies; a timezone-aware datetime. It is
                 recorded in the decision and changes nothing else.
 
