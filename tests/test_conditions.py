@@ -78,7 +78,7 @@ def atoms(draw: st.DrawFn) -> cond.Condition:
         return cond.ProgramAtom(fact.name, draw(st.sampled_from(cond.PROGRAM_MINIMUMS)), draw(st.booleans()))
     ends = draw(st.lists(st.integers(low, high), max_size=6))
     pairs = [tuple(sorted(ends[i : i + 2])) for i in range(0, len(ends) - 1, 2)]
-    return cond.RangeAtom(fact.name, cond._normalise(pairs))
+    return cond.RangeAtom(fact.name, cond.normalise(pairs))
 
 
 @st.composite

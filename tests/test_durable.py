@@ -9,14 +9,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import levelcare
-from levelcare._engine import _condition, _durable
+from levelcare._engine import _durable
 from levelcare._rulebase import _conditions as cond
 from levelcare.testing import assessments
 
 DURABLE = _durable._engine
 ENGINE = levelcare.Engine.default()
 VOCABULARY = ENGINE.vocabulary
-STAGE_ONE = [_condition(kind, item) for kind, item in ENGINE._stage_one]
+STAGE_ONE = list(ENGINE._placement.deciding_conditions())
 STAGE_TWO = [item.when for _, item in ENGINE._stage_two]
 
 HIGH = cond.ValueAtom("harm_risk", frozenset({"high", "imminent"}))

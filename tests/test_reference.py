@@ -140,7 +140,7 @@ def test_every_set_of_days_reads_back_as_itself() -> None:
     numbers = range(low, high + 1)
     for mask in range(1, 1 << len(numbers)):
         subset = {n for i, n in enumerate(numbers) if mask >> i & 1}
-        atom = cond.RangeAtom(fact.name, cond._normalise((n, n) for n in subset))
+        atom = cond.RangeAtom(fact.name, cond.normalise((n, n) for n in subset))
         text = condition_text(atom, VOCABULARY)
         assert _read_range(text.removeprefix(f"`{fact.name}` "), low, high) == subset, text
 
@@ -184,7 +184,9 @@ def test_rules_reference_has_every_rule_with_statement_condition_and_sources() -
 def test_rules_reference_groups_rules_by_level_most_intensive_first() -> None:
     headings = [title for depth, title in _headings(rules_markdown(RULEBASE)) if depth == 2]
     level_sections = [h for h in headings if re.search(r"\(`(\w+)`\)$", h)]
-    assert [re.search(r"\(`(\w+)`\)$", h)[1] for h in level_sections] == [lvl.value for lvl in reversed(RULEBASE.levels)]  # type: ignore[index]
+    assert [re.search(r"\(`(\w+)`\)$", h)[1] for h in level_sections] == [
+        lvl.value for lvl in reversed(RULEBASE.levels)
+    ]  # type: ignore[index]
     text = rules_markdown(RULEBASE)
     for rule in RULEBASE.rules:
         section = text.rindex("\n## ", 0, text.index(f"### {rule.id}\n"))

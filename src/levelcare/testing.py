@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
+
+import attrs
 
 try:
     from hypothesis import HealthCheck, Phase, example, given, settings
@@ -43,7 +45,10 @@ except ModuleNotFoundError as missing:  # pragma: no cover - the test environmen
 from ._engine import Engine
 from ._model import COMPLETE, DATA_REQUIRED, Decision, Level
 from ._rulebase import _conditions as cond
+from ._rulebase._assessment import Assessment
 from ._rulebase._vocabulary import CURRENT_LEVEL, Fact, FactValue, Vocabulary, shorten
+from ._semantics import Placement as _Mechanism
+from ._semantics._mdd import integer_cuts
 from .exceptions import AssessmentProblem, InvalidAssessment
 
 __all__ = [
@@ -93,19 +98,18 @@ def _thresholds(engine: Engine, fact: Fact) -> list[int]:
     """The integers on either side of every threshold the rule base tests ``fact`` against."""
     low, high = fact.minimum or 0, fact.maximum or 0
     found = {low, high}
-    rb = engine._rb
-    conditions = [r.when for r in rb.criteria] + [e.when for e in rb.emergencies]
-    conditions += [e.when for e in rb.escalations] + [s.when for r in rb.readiness for s in r.signs]
-    conditions += [s.when for s in rb.services] + [c.when for c in rb.considerations]
-    for condition in conditions:
-        for atom in cond.atoms(condition):
-            if isinstance(atom, cond.RangeAtom) and atom.fact == fact.name:
-                for start, end in atom.intervals:
-                    found.update((start - 1, start, end, end + 1))
-            elif isinstance(atom, cond.ProgramAtom) and atom.fact == fact.name:
-                for program in rb.programs.values():
-                    minimum = program.hours_per_week[0] if atom.which == "hours" else program.days_per_week[0]
-                    found.update((minimum - 1, minimum))
+    rb = engine.loaded_rulebase
+    conditions = [*_Mechanism(rb).deciding_conditions(), *(s.when for s in rb.services)]
+    conditions += [c.when for c in rb.considerations]
+    # Each cut starts an interval on which every condition is constant: the
+    # values either side of it are where a mistaken bound shows.
+    for cut in integer_cuts(fact.name, low, high, conditions):
+        found.update((cut - 1, cut))
+    for atom in (a for c in conditions for a in cond.atoms(c)):
+        if isinstance(atom, cond.ProgramAtom) and atom.fact == fact.name:
+            for program in rb.programs.values():
+                minimum = program.hours_per_week[0] if atom.which == "hours" else program.days_per_week[0]
+                found.update((minimum - 1, minimum))
     return sorted(v for v in found if low <= v <= high)
 
 
@@ -340,31 +344,6 @@ def _range_text(decision: Decision) -> str:
 # --- invariants -------------------------------------------------------------------------
 
 
-def _ladders(engine: Engine, facts: Mapping[str, Any]) -> Iterator[tuple[str, list[Any]]]:
-    """Each need-ordered fact with its values from lowest to highest need.
-
-    An integer's ladder holds the values around every threshold a rule tests it
-    against, and around the assessment's own value, where single steps of one
-    would rarely change anything.
-    """
-    in_treatment = facts.get(CURRENT_LEVEL) is not None
-    for fact in engine.vocabulary.facts:
-        if fact.group not in _NEED_GROUPS:
-            continue
-        if fact.group == "progress" and fact.name != CURRENT_LEVEL and not in_treatment:
-            continue  # progress facts only count in treatment
-        if fact.kind != "integer":
-            yield fact.name, list(fact.values)
-            continue
-        if fact.need is None:
-            continue
-        points = set(_thresholds(engine, fact))
-        value = facts.get(fact.name)
-        if value is not None:
-            points |= {v for v in (value - 1, value, value + 1) if (fact.minimum or 0) <= v <= (fact.maximum or 0)}
-        yield fact.name, sorted(points, reverse=fact.need == "decreasing")
-
-
 def check_monotone(assessment: Mapping[str, Any], engine: Engine | None = None) -> None:
     """Raising one need-ordered fact one step, others fixed, never lowers the level.
 
@@ -385,40 +364,16 @@ def check_monotone(assessment: Mapping[str, Any], engine: Engine | None = None) 
 
     .. versionadded:: 1.0
     """
-    eng = _engine(engine)
-    facts = dict(assessment)
-    for name, ladder in _ladders(eng, facts):
-        below = {**facts, name: ladder[0]}
-        decision = eng.decide(below)
-        for value in ladder[1:]:
-            raised = {**facts, name: value}
-            other = eng.decide(raised)
-            low, high = decision.level_range
-            low2, high2 = other.level_range
-            if low2 < low or high2 < high:
-                what = (
-                    f"raising {name} from {json.dumps(below[name])} to {json.dumps(value)} in need (every other "
-                    f"fact the same) lowered the level from {_range_text(decision)} to {_range_text(other)}"
-                )
-                raise _fail("monotone in need", what, below, decision, the_raised_assessment=(raised, other))
-            below, decision = raised, other
+    _monotone(_Subject(_engine(engine)), dict(assessment))
 
 
-def _candidacy_variants(engine: Engine, facts: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
-    candidacy = [f for f in engine.vocabulary.facts if f.group == "candidacy"]
-    yield {n: v for n, v in facts.items() if n not in {f.name for f in candidacy}}
-    for fact in candidacy:
-        options = _thresholds(engine, fact) if fact.kind == "integer" else list(fact.values)
-        for value in options:
-            if value != facts.get(fact.name) or type(value) is not type(facts.get(fact.name)):
-                yield {**facts, fact.name: value}
+def _level_part(record: Mapping[str, Any]) -> dict[str, Any]:
+    """What a placement says about the level: everything but considerations and services.
 
-
-def _level_part(decision: Decision) -> dict[str, Any]:
-    data = decision.to_dict()
-    # The digest of the input facts records which facts were given, candidacy facts too.
-    del data["considerations"], data["services"], data["input_sha256"]
-    return data
+    The digest of the input facts records which facts were given, candidacy facts
+    too, so it is left out as well.
+    """
+    return {k: v for k, v in record.items() if k not in ("considerations", "services", "input_sha256")}
 
 
 def check_candidacy_neutral(assessment: Mapping[str, Any], engine: Engine | None = None) -> None:
@@ -440,17 +395,7 @@ def check_candidacy_neutral(assessment: Mapping[str, Any], engine: Engine | None
 
     .. versionadded:: 1.0
     """
-    eng = _engine(engine)
-    facts = dict(assessment)
-    decision = eng.decide(facts)
-    expected = _level_part(decision)
-    for variant in _candidacy_variants(eng, facts):
-        other = eng.decide(variant)
-        found = _level_part(other)
-        if found != expected:
-            changed = sorted(k for k in expected if expected[k] != found[k])
-            what = f"changing candidacy facts changed {', '.join(changed)}"
-            raise _fail("candidacy-neutral", what, facts, decision, the_changed_assessment=(variant, other))
+    _candidacy_neutral(_Subject(_engine(engine)), dict(assessment))
 
 
 def check_deterministic(assessment: Mapping[str, Any], engine: Engine | None = None) -> None:
@@ -469,23 +414,7 @@ def check_deterministic(assessment: Mapping[str, Any], engine: Engine | None = N
 
     .. versionadded:: 1.0
     """
-    eng = _engine(engine)
-    facts = dict(assessment)
-    decision = eng.decide(facts)
-    text = json.dumps(decision.to_dict(), sort_keys=True)
-    again: list[tuple[str, Any]] = [
-        ("the same assessment again", facts),
-        ("the assessment with its keys reversed", dict(reversed(list(facts.items())))),
-        ("the assessment as an Assessment", eng.assessment(facts)),
-    ]
-    for label, data in again:
-        other = eng.decide(data)
-        other_text = json.dumps(other.to_dict(), sort_keys=True)
-        if other_text != text:
-            first, second = decision.to_dict(), other.to_dict()
-            changed = sorted(k for k in first if first[k] != second[k])
-            what = f"deciding {label} gave different output in {', '.join(changed)}:\n{text}\n{other_text}"
-            raise _fail("deterministic", what, facts, decision, the_repeat=(dict(facts), other))
+    _deterministic(_Subject(_engine(engine)), dict(assessment))
 
 
 def check_total(assessment: Mapping[str, Any], engine: Engine | None = None) -> None:
@@ -660,7 +589,6 @@ _INVARIANTS: tuple[Callable[[Mapping[str, Any], Engine | None], None], ...] = (
 )
 
 
-
 def _search_settings(max_examples: object) -> settings:
     """The Hypothesis settings of the kit's own searches, ``max_examples`` checked first."""
     if not isinstance(max_examples, int) or isinstance(max_examples, bool) or max_examples < 1:
@@ -675,6 +603,7 @@ def _search_settings(max_examples: object) -> settings:
         # it; the check's own message already names the facts involved.
         phases=[phase for phase in settings().phases if phase is not Phase.explain],
     )
+
 
 def check_invariants(engine: Engine | None = None, *, max_examples: int = 100) -> None:
     """Run every invariant check against an engine, for a rule base's test suite.
@@ -728,7 +657,7 @@ def _seeds(engine: Engine) -> list[dict[str, Any]]:
     """
     seeds: list[dict[str, Any]] = [{}]
     levels = list(engine.levels.ids)
-    for fact, ladder in _ladders(engine, {CURRENT_LEVEL: levels[-1]}):
+    for fact, ladder in _Subject(engine).ladders({CURRENT_LEVEL: levels[-1]}):
         if fact == CURRENT_LEVEL or engine.vocabulary[fact].group == "clinical":
             seeds += [{fact: value} for value in ladder]
         else:
@@ -758,10 +687,49 @@ def _holds(
 Placement = Callable[[Mapping[str, FactValue]], Any]
 
 
-class _Subject:
-    """What a placement function is checked against: a vocabulary, its level order, thresholds."""
+@attrs.frozen
+class _Placed:
+    """Where one assessment was placed, as the checks compare it.
 
-    def __init__(self, source: Engine | Vocabulary, levels: Sequence[str] | None) -> None:
+    Attributes:
+        low: The rank of the lowest level the placement allows.
+        high: The rank of the highest (equal to ``low`` once decided).
+        text: The level, or the range, in words.
+        record: Everything the placement says, by field: a decision's
+            ``to_dict()``, or the level alone.
+        decision: The engine's decision, shown in messages; ``None`` for a
+            placement function.
+    """
+
+    low: int
+    high: int
+    text: str
+    record: Mapping[str, Any]
+    decision: Decision | None = None
+
+    @property
+    def output(self) -> str:
+        """The exact output that must repeat for the same assessment."""
+        return json.dumps(self.record, sort_keys=True)
+
+
+class _Subject:
+    """What the checks run on: a vocabulary, its level order and thresholds, and a way to place an assessment.
+
+    Every check has one implementation, on a subject. An engine's subject places
+    with :meth:`Engine.decide`, which takes partial assessments too; a placement
+    function's subject is given complete assessments only.
+
+    Args:
+        source: The engine (its vocabulary, levels and rule thresholds), or a
+            vocabulary alone.
+        levels: The level ids, least intensive first, when not the engine's.
+        placement: The function to place with; ``None``: ``source.decide``.
+    """
+
+    def __init__(
+        self, source: Engine | Vocabulary, levels: Sequence[str] | None = None, placement: Placement | None = None
+    ) -> None:
         if isinstance(source, Engine):
             self.engine: Engine | None = source
             self.vocabulary = source.vocabulary
@@ -780,11 +748,44 @@ class _Subject:
             raise ValueError(msg)
         self.levels = tuple(order)
         self.rank = {level: rank for rank, level in enumerate(self.levels)}
+        if placement is None and self.engine is None:
+            msg = "a vocabulary alone has no placement to check: give a placement function"
+            raise TypeError(msg)
+        self.placement = placement
+        self.partial = placement is None
+        self._thresholds: dict[str, list[int]] = {}
+
+    def place(self, facts: Mapping[str, Any] | Assessment) -> _Placed:
+        """Where ``facts`` are placed."""
+        if self.placement is not None:
+            level = _place(self.placement, self, facts.to_dict() if isinstance(facts, Assessment) else facts)
+            rank = self.rank[level]
+            return _Placed(rank, rank, level, {"level": level})
+        decision = cast(Engine, self.engine).decide(facts)
+        low, high = decision.level_range
+        return _Placed(low.rank, high.rank, _range_text(decision), decision.to_dict(), decision)
+
+    def fail(
+        self,
+        invariant: str,
+        what: str,
+        facts: Mapping[str, Any],
+        placed: _Placed,
+        label: str,
+        other_facts: Mapping[str, Any],
+        other: _Placed,
+    ) -> AssertionError:
+        """The failure of ``invariant``, showing both assessments (and both decisions, for an engine)."""
+        if placed.decision is not None and other.decision is not None:
+            return _fail(invariant, what, facts, placed.decision, **{label: (other_facts, other.decision)})
+        return _callable_fail(invariant, what, facts, other_facts)
 
     def thresholds(self, fact: Fact) -> list[int]:
-        if self.engine is not None:
-            return _thresholds(self.engine, fact)
-        return sorted({fact.minimum or 0, fact.maximum or 0})
+        found = self._thresholds.get(fact.name)
+        if found is None:
+            ends = sorted({fact.minimum or 0, fact.maximum or 0})
+            found = self._thresholds[fact.name] = ends if self.engine is None else _thresholds(self.engine, fact)
+        return found
 
     def values(self, fact: Fact) -> st.SearchStrategy[FactValue]:
         if fact.kind != "integer":
@@ -792,13 +793,20 @@ class _Subject:
         return st.one_of(st.sampled_from(self.thresholds(fact)), fact_values(fact))
 
     def ladders(self, facts: Mapping[str, Any]) -> Iterator[tuple[str, list[Any]]]:
-        """Each need-ordered fact with its values in need order (as in :func:`check_monotone`)."""
+        """Each need-ordered fact with its values from lowest to highest need.
+
+        An integer's ladder holds the values around every threshold a rule tests
+        it against, and around the assessment's own value, where single steps of
+        one would rarely change anything. Progress facts only count in treatment;
+        ``current_level`` is walked on an admission too when the subject takes
+        partial assessments (a complete admission has no progress facts).
+        """
         in_treatment = facts.get(CURRENT_LEVEL) is not None
         for fact in self.vocabulary.facts:
             if fact.group not in _NEED_GROUPS:
                 continue
-            if fact.group == "progress" and not in_treatment:
-                continue  # a complete admission has no progress facts, current_level included
+            if fact.group == "progress" and not in_treatment and not (self.partial and fact.name == CURRENT_LEVEL):
+                continue
             if fact.kind != "integer":
                 yield fact.name, list(fact.values)
                 continue
@@ -812,12 +820,25 @@ class _Subject:
             yield fact.name, sorted(points, reverse=fact.need == "decreasing")
 
     def candidacy_variants(self, facts: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+        """``facts`` with each candidacy fact at each of its other values; first, for partial assessments, with none."""
         candidacy = [f for f in self.vocabulary.facts if f.group == "candidacy"]
+        if self.partial:
+            yield {n: v for n, v in facts.items() if n not in {f.name for f in candidacy}}
         for fact in candidacy:
             options = self.thresholds(fact) if fact.kind == "integer" else list(fact.values)
             for value in options:
                 if value != facts.get(fact.name) or type(value) is not type(facts.get(fact.name)):
                     yield {**facts, fact.name: value}
+
+    def repeats(self, facts: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any] | Assessment]]:
+        """The same assessment given again: as it is, with its keys reversed, and to an engine validated."""
+        again: list[tuple[str, Mapping[str, Any] | Assessment]] = [
+            ("the same assessment again", dict(facts)),
+            ("the assessment with its keys reversed", dict(reversed(list(facts.items())))),
+        ]
+        if self.placement is None and self.engine is not None:
+            again.append(("the assessment as an Assessment", self.engine.assessment(facts)))
+        return again
 
     def complete(self) -> st.SearchStrategy[dict[str, Any]]:
         """Complete assessments: new admissions (no progress facts) and people in treatment."""
@@ -850,51 +871,58 @@ def _place(placement: Placement, subject: _Subject, facts: Mapping[str, Any]) ->
 
 def _callable_fail(invariant: str, what: str, facts: Mapping[str, Any], other: Mapping[str, Any]) -> AssertionError:
     changed = sorted(n for n in {*facts, *other} if facts.get(n, _ABSENT) != other.get(n, _ABSENT))
-    steps = ", ".join(f"{n} {json.dumps(facts.get(n))} -> {json.dumps(other.get(n))}" for n in changed)
-    lines = [
-        f"invariant {invariant!r} failed for the placement function: {what}",
-        f"assessment: {_facts_text(facts)}",
-        f"changed: {steps}",
-    ]
+    lines = [f"invariant {invariant!r} failed for the placement function: {what}", f"assessment: {_facts_text(facts)}"]
+    if changed:
+        lines.append(
+            "changed: " + ", ".join(f"{n} {json.dumps(facts.get(n))} -> {json.dumps(other.get(n))}" for n in changed)
+        )
     return AssertionError("\n".join(lines))
 
 
-def _callable_monotone(placement: Placement, subject: _Subject, facts: Mapping[str, Any]) -> None:
+# --- the checks, once --------------------------------------------------------------------
+
+
+def _monotone(subject: _Subject, facts: Mapping[str, Any]) -> None:
+    """Raising one need-ordered fact one step never lowers either end of the level range."""
     for name, ladder in subject.ladders(facts):
         below = {**facts, name: ladder[0]}
-        level = _place(placement, subject, below)
+        placed = subject.place(below)
         for value in ladder[1:]:
             raised = {**facts, name: value}
-            other = _place(placement, subject, raised)
-            if subject.rank[other] < subject.rank[level]:
+            other = subject.place(raised)
+            if other.low < placed.low or other.high < placed.high:
                 what = (
                     f"raising {name} from {json.dumps(below[name])} to {json.dumps(value)} in need (every other "
-                    f"fact the same) lowered the level from {level} to {other}"
+                    f"fact the same) lowered the level from {placed.text} to {other.text}"
                 )
-                raise _callable_fail("monotone in need", what, below, raised)
-            below, level = raised, other
+                raise subject.fail("monotone in need", what, below, placed, "the_raised_assessment", raised, other)
+            below, placed = raised, other
 
 
-def _callable_deterministic(placement: Placement, subject: _Subject, facts: Mapping[str, Any]) -> None:
-    level = _place(placement, subject, facts)
-    for label, again in (
-        ("the same assessment again", dict(facts)),
-        ("the assessment with its keys reversed", dict(reversed(list(facts.items())))),
-    ):
-        other = _place(placement, subject, again)
-        if other != level:
-            what = f"deciding {label} gave {other}, not {level}"
-            lines = [f"invariant 'deterministic' failed for the placement function: {what}"]
-            raise AssertionError("\n".join([*lines, f"assessment: {_facts_text(facts)}"]))
+def _deterministic(subject: _Subject, facts: Mapping[str, Any]) -> None:
+    """The same assessment, given again in any form, gives exactly the same output."""
+    placed = subject.place(facts)
+    for label, data in subject.repeats(facts):
+        other = subject.place(data)
+        if other.output != placed.output:
+            changed = sorted(k for k in placed.record if placed.record[k] != other.record.get(k))
+            what = f"deciding {label} gave different output in {', '.join(changed)}:\n{placed.output}\n{other.output}"
+            raise subject.fail("deterministic", what, facts, placed, "the_repeat", dict(facts), other)
 
 
-def _callable_candidacy(placement: Placement, subject: _Subject, facts: Mapping[str, Any]) -> None:
-    level = _place(placement, subject, facts)
+def _candidacy_neutral(subject: _Subject, facts: Mapping[str, Any]) -> None:
+    """Changing candidacy facts changes nothing but considerations and services."""
+    placed = subject.place(facts)
+    expected = _level_part(placed.record)
     for variant in subject.candidacy_variants(facts):
-        other = _place(placement, subject, variant)
-        if other != level:
-            what = f"changing a candidacy fact changed the level from {level} to {other}"
-            raise _callable_fail("candidacy-neutral", what, facts, variant)
+        other = subject.place(variant)
+        found = _level_part(other.record)
+        if found != expected:
+            changed = sorted(k for k in expected if expected[k] != found.get(k))
+            what = f"changing candidacy facts changed {', '.join(changed)}"
+            if other.text != placed.text:
+                what += f" (the level from {placed.text} to {other.text})"
+            raise subject.fail("candidacy-neutral", what, facts, placed, "the_changed_assessment", variant, other)
 
 
 def check_callable(
@@ -946,16 +974,15 @@ def check_callable(
         msg = f"placement must be a function from facts to a level id, got {type(placement).__name__}"
         raise TypeError(msg)
     options = _search_settings(max_examples)
-    subject = _Subject(_engine(None) if engine is None else engine, levels)
+    subject = _Subject(_engine(None) if engine is None else engine, levels, placement)
     strategy = subject.complete()
     # One run per invariant, cheapest first, so that shrinking repeats only the one that failed.
-    for invariant in (_callable_deterministic, _callable_candidacy, _callable_monotone):
-        _callable_run(invariant, placement, subject, strategy, options)
+    for invariant in (_deterministic, _candidacy_neutral, _monotone):
+        _callable_run(invariant, subject, strategy, options)
 
 
 def _callable_run(
-    invariant: Callable[[Placement, _Subject, Mapping[str, Any]], None],
-    placement: Placement,
+    invariant: Callable[[_Subject, Mapping[str, Any]], None],
     subject: _Subject,
     strategy: st.SearchStrategy[dict[str, Any]],
     options: settings,
@@ -963,6 +990,6 @@ def _callable_run(
     @options
     @given(strategy)
     def invariant_holds(facts: dict[str, Any]) -> None:
-        invariant(placement, subject, facts)
+        invariant(subject, facts)
 
     invariant_holds()

@@ -289,7 +289,7 @@ def _failure_response(failure: _limits.Refused) -> Response:
 class _Service:
     def __init__(self, engine: Any, config: ServiceConfig) -> None:
         self.engine = engine
-        self.rulebase: RuleBase = engine._rb
+        self.rulebase: RuleBase = engine.loaded_rulebase
         self.config = config
         self.store = Store(config.database, retention_days=config.retention_days)
         self.fhir_servers = config.fhir_allow_list()

@@ -26,7 +26,7 @@ from .._rulebase import Consideration, Emergency, Escalation, Rule, RuleBase, lo
 from .._rulebase import _conditions as cond
 from .._rulebase._assessment import Assessment
 from .._rulebase._vocabulary import CURRENT_LEVEL, FactValue, Vocabulary, type_name
-from .._semantics import Analysis, Owner, Placement, Settled
+from .._semantics import Analysis, Decider, Owner, Placement, Settled
 from ..exceptions import AssessmentProblem, InvalidAssessment, RuleBaseError, RuleProblem
 from ._digest import FactsDigest
 from ._durable import CompiledRuleset
@@ -133,18 +133,10 @@ class Engine:
         self._placement = Placement(rulebase)
         self._analysis = Analysis(self._placement)
         # Stage one: everything that decides the level and the transition.
-        self._stage_one: list[tuple[str, Any]] = []
-        for rule in rulebase.criteria:
-            self._stage_one.append(("rule", rule))
-        for emergency in rulebase.emergencies:
-            self._stage_one.append(("emergency", emergency))
-        for escalation in rulebase.escalations:
-            self._stage_one.append(("escalation", escalation))
-        for readiness in rulebase.readiness:
-            for sign in readiness.signs:
-                self._stage_one.append(("unmet", (readiness, sign)))
+        deciders = self._placement.deciders()
+        self._stage_one: list[tuple[str, Any]] = [(_kind(item), item) for item, _ in deciders]
         self._levels = CompiledRuleset(
-            "levels", [_condition(k, o) for k, o in self._stage_one], rulebase.vocabulary, _names(self._stage_one)
+            "levels", [condition for _, condition in deciders], rulebase.vocabulary, _names(self._stage_one)
         )
         # Stage two: services and considerations, read once the level is known.
         self._stage_two: list[tuple[str, Any]] = [("service", s) for s in rulebase.services]
@@ -220,6 +212,20 @@ class Engine:
         """Name, version and sha256 of the rule base."""
         return self._rb.info
 
+    @property
+    def loaded_rulebase(self) -> RuleBase:
+        """The rule base this engine decides with, as loaded.
+
+        Its vocabulary, levels, criteria, transitions, programmes, services and
+        considerations, each condition in canonical form: what the verifier, the
+        testing kit and the adapters read to reason about the rules themselves.
+        Immutable, like the engine. :attr:`rulebase` gives only its name,
+        version and sha256.
+
+        .. versionadded:: 1.0
+        """
+        return self._rb
+
     def __repr__(self) -> str:
         info = self._rb.info
         return f"<Engine {info.name} {info.version} sha256={info.sha256[:12]}>"
@@ -239,7 +245,9 @@ class Engine:
 
         Args:
             facts: A mapping of fact names to values, or an :class:`Assessment`.
-                Absent facts and ``None`` are unknown.
+                Absent facts and ``None`` are unknown. An assessment this
+                engine validated (:meth:`assessment`) is not validated again:
+                validate once, decide without checking twice.
             as_of: When the assessment applies; a timezone-aware datetime. It is
                 recorded in the decision and changes nothing else.
 
@@ -455,18 +463,12 @@ class Engine:
             for readiness, sign in settled.unmet
         ]
         ready = [
-            self._listed(
-                ("ready", id(r)), r.id, level, r.statement, tables.readiness_facts[id(r)], r.sources, known
-            )
+            self._listed(("ready", id(r)), r.id, level, r.statement, tables.readiness_facts[id(r)], r.sources, known)
             for r in settled.readiness
         ]
         bridge = settled.bridge
         bridged = (
-            [
-                self._listed(
-                    ("bridge", id(bridge)), bridge.id, level, bridge.statement, (), bridge.sources, known
-                )
-            ]
+            [self._listed(("bridge", id(bridge)), bridge.id, level, bridge.statement, (), bridge.sources, known)]
             if bridge
             else []
         )
@@ -571,11 +573,13 @@ class Engine:
         return tuple(services), tuple(considerations)
 
 
-def _condition(kind: str, item: Any) -> cond.Condition:
-    """The condition durable evaluates for one stage-one item (an unmet sign's negation)."""
-    if kind == "unmet":
-        return item[1].unmet  # type: ignore[no-any-return]
-    return item.when  # type: ignore[no-any-return]
+def _kind(item: Decider) -> str:
+    """How stage one files a decider when it holds (a readiness sign's condition holds when it is not met)."""
+    if isinstance(item, Rule):
+        return "rule"
+    if isinstance(item, Emergency):
+        return "emergency"
+    return "escalation" if isinstance(item, Escalation) else "unmet"
 
 
 def _names(items: Sequence[tuple[str, Any]]) -> list[str]:

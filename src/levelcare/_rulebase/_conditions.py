@@ -421,10 +421,10 @@ def _integer_atom(fact: Fact, operator: str, value: object, problems: list[str],
         intervals = [(number, high)]
     else:
         intervals = [(low, number)]
-    return RangeAtom(fact.name, _normalise(intervals))
+    return RangeAtom(fact.name, normalise(intervals))
 
 
-def _normalise(intervals: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+def normalise(intervals: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
     merged: list[tuple[int, int]] = []
     for lo, hi in sorted(i for i in intervals if i[0] <= i[1]):
         if merged and lo <= merged[-1][1] + 1:
@@ -456,7 +456,7 @@ class _Negation:
             gaps.append((cursor, lo - 1))
             cursor = hi + 1
         gaps.append((cursor, fact.maximum or 0))
-        return RangeAtom(atom.fact, _normalise(gaps))
+        return RangeAtom(atom.fact, normalise(gaps))
 
     def program(self, atom: ProgramAtom) -> Condition:
         return ProgramAtom(atom.fact, atom.which, not atom.below)

@@ -12,7 +12,7 @@ from typing import Any
 from .._model import Level, LevelSet
 from . import _conditions as cond
 from ._items import Emergency, Rule
-from ._reading import _ID, MAX_ID_LENGTH, _check_sources, _Collector, _label
+from ._reading import _ID, MAX_ID_LENGTH, _check_sources, _Collector, item_label
 from ._vocabulary import (
     CURRENT_LEVEL,
     Vocabulary,
@@ -35,11 +35,15 @@ class _ItemReader:
         self.every_fact = [f.name for f in vocabulary.facts]
 
     def _common(self, file: str, table: str, item: Mapping[str, Any]) -> tuple[str, str, tuple[str, ...]] | None:
-        label = _label(table, item)
+        label = item_label(table, item)
         rid = item.get("id")
         ok = True
         if not isinstance(rid, str) or not _ID.match(rid):
-            self.problems.add(file, label, f"id must be a short name of letters, digits, dots and dashes such as 'XY-1', got {shorten(rid)}")
+            self.problems.add(
+                file,
+                label,
+                f"id must be a short name of letters, digits, dots and dashes such as 'XY-1', got {shorten(rid)}",
+            )
             ok = False
         elif len(rid) > MAX_ID_LENGTH:
             self.problems.add(file, label, f"id is {len(rid)} characters long; at most {MAX_ID_LENGTH} are allowed")
@@ -94,9 +98,9 @@ class _Criteria(_ItemReader):
 
     def rule(self, file: str, item: Mapping[str, Any]) -> Rule | None:
         common = self._common(file, "rule", item)
-        level = self._level(file, _label("rule", item), item.get("level"))
+        level = self._level(file, item_label("rule", item), item.get("level"))
         otherwise = item.get("otherwise", False)
-        label = _label("rule", item)
+        label = item_label("rule", item)
         if not isinstance(otherwise, bool):
             self.problems.add(file, label, "otherwise must be true or false")
             return None
@@ -113,7 +117,7 @@ class _Criteria(_ItemReader):
 
     def emergency(self, file: str, item: Mapping[str, Any]) -> Emergency | None:
         common = self._common(file, "emergency", item)
-        when = self._when(file, _label("emergency", item), item.get("when"), context=False, facts=self.level_facts)
+        when = self._when(file, item_label("emergency", item), item.get("when"), context=False, facts=self.level_facts)
         if common is None or when is None:
             return None
         return Emergency(common[0], common[1], common[2], when, file)

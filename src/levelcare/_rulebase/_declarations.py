@@ -19,7 +19,7 @@ from ._reading import (
     _check_keys,
     _check_sources,
     _Collector,
-    _label,
+    item_label,
 )
 from ._vocabulary import (
     CURRENT_LEVEL,
@@ -88,7 +88,7 @@ def _load_levels(problems: _Collector, items: list[tuple[str, dict[str, Any]]]) 
     seen: set[str] = set()
     for file, item in items:
         lid, label, description = item.get("id"), item.get("label"), item.get("description")
-        where = _label("level", item)
+        where = item_label("level", item)
         if not isinstance(lid, str) or not _LEVEL_ID.match(lid):
             problems.add(file, where, f"a level id is a short lower-case name such as 'iop', got {shorten(lid)}")
             continue
@@ -118,7 +118,7 @@ def _load_sources(problems: _Collector, items: list[tuple[str, dict[str, Any]]])
     for file, item in items:
         sid, title = item.get("id"), item.get("title")
         if not isinstance(sid, str) or not _ID.match(sid):
-            problems.add(file, _label("source", item), f"source id must be a short name, got {shorten(sid)}")
+            problems.add(file, item_label("source", item), f"source id must be a short name, got {shorten(sid)}")
             continue
         if sid in seen:
             problems.add(file, sid, "duplicate source id")
@@ -131,7 +131,6 @@ def _load_sources(problems: _Collector, items: list[tuple[str, dict[str, Any]]])
     return tuple(sources)
 
 
-
 def _load_vocabulary(
     problems: _Collector, items: list[tuple[str, dict[str, Any]]], source_ids: set[str], levels: LevelSet
 ) -> Vocabulary:
@@ -139,7 +138,7 @@ def _load_vocabulary(
     seen: set[str] = set()
     for file, item in items:
         name = item.get("name")
-        label = _label("fact", item)
+        label = item_label("fact", item)
         if not isinstance(name, str) or not _NAME.match(name):
             problems.add(file, label, f"fact name must be snake_case, got {shorten(name)}")
             continue
@@ -234,7 +233,9 @@ def _fact_domain(
             problems.add(file, name, f"only {CURRENT_LEVEL!r} may be of kind 'level'")
         if values != list(levels.ids):
             expected = ", ".join(repr(i) for i in levels.ids)
-            problems.add(file, name, f"a level fact lists exactly the declared [[level]] ids, {expected}, in that order")
+            problems.add(
+                file, name, f"a level fact lists exactly the declared [[level]] ids, {expected}, in that order"
+            )
             return (), None, None, None
     else:
         if not all(isinstance(v, str) and _NAME.match(v) for v in values):
@@ -246,5 +247,3 @@ def _fact_domain(
     if name == CURRENT_LEVEL and kind != "level":
         problems.add(file, name, f"{CURRENT_LEVEL!r} must be of kind 'level'")
     return tuple(values), None, None, None
-
-

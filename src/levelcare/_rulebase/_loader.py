@@ -41,9 +41,9 @@ from ._reading import (
     _TABLES,
     _check_keys,
     _Collector,
-    _is_rule_file,
     _too_deep_to_read,
     _within_nesting,
+    is_rule_file,
 )
 from ._structure import _check_structure, _ItemLoader
 from ._vocabulary import MAX_SHOWN, shorten
@@ -81,7 +81,7 @@ def load(location: Traversable | str | Path) -> RuleBase:
     if not folder.is_dir():
         problems.add(str(location), "", "no such rule base folder")
         raise RuleBaseError(problems.problems)
-    files = sorted((f for f in folder.iterdir() if _is_rule_file(f)), key=lambda f: f.name)
+    files = sorted((f for f in folder.iterdir() if is_rule_file(f)), key=lambda f: f.name)
     if not files:
         problems.add(str(location), "", "the folder holds no *.toml rule files")
         raise RuleBaseError(problems.problems)

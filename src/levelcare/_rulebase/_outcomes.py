@@ -9,7 +9,7 @@ from .._model import Program
 from . import _conditions as cond
 from ._criteria import _ItemReader
 from ._items import Consideration, Service
-from ._reading import _NAME, _check_sources, _label
+from ._reading import _NAME, _check_sources, item_label
 from ._vocabulary import (
     shorten,
 )
@@ -21,7 +21,7 @@ class _Outcomes(_ItemReader):
     def programs(self, items: list[tuple[str, dict[str, Any]]]) -> dict[str, Program]:
         found: dict[str, Program] = {}
         for file, item in items:
-            label = _label("program", item)
+            label = item_label("program", item)
             level = self._level(file, label, item.get("level"))
             sources = _check_sources(self.problems, file, label, item.get("sources"), self.source_ids)
             hours = self._pair(file, label, item.get("hours_per_week"), "hours_per_week", 168)
@@ -48,7 +48,7 @@ class _Outcomes(_ItemReader):
                 sources=sources,
             )
         for level in self.levels:
-            if level.id not in found and not any(_label("program", i) == level.id for _, i in items):
+            if level.id not in found and not any(item_label("program", i) == level.id for _, i in items):
                 self.problems.add("programs", level.id, f"no [[program]] for {level.id!r}")
         return {level.id: found[level.id] for level in self.levels if level.id in found}
 
@@ -65,19 +65,25 @@ class _Outcomes(_ItemReader):
 
     def service(self, file: str, item: Mapping[str, Any]) -> Service | None:
         name = item.get("name")
-        label = _label("service", item)
+        label = item_label("service", item)
         if not isinstance(name, str) or not _NAME.match(name):
             self.problems.add(file, label, f"service name must be snake_case, got {shorten(name)}")
             return None
         sources = _check_sources(self.problems, file, label, item.get("sources"), self.source_ids)
-        when = cond.TRUE if "when" not in item else self._when(file, label, item["when"], context=True, facts=self.every_fact)
+        when = (
+            cond.TRUE
+            if "when" not in item
+            else self._when(file, label, item["when"], context=True, facts=self.every_fact)
+        )
         if when is None or not sources:
             return None
         return Service(name, sources, when, file)
 
     def consideration(self, file: str, item: Mapping[str, Any]) -> Consideration | None:
         common = self._common(file, "consideration", item)
-        when = self._when(file, _label("consideration", item), item.get("when"), context=True, facts=self.every_fact)
+        when = self._when(
+            file, item_label("consideration", item), item.get("when"), context=True, facts=self.every_fact
+        )
         if common is None or when is None:
             return None
         return Consideration(common[0], common[1], common[2], when, file)

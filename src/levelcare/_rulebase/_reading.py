@@ -28,7 +28,10 @@ _TABLES: dict[str, tuple[set[str], set[str]]] = {
     "transition": ({"id", "kind", "statement", "sources"}, set()),
     "readiness": ({"id", "statement", "sources", "signs"}, {"from"}),
     "bridge": ({"id", "statement", "sources", "from", "floor"}, set()),
-    "program": ({"level", "hours_per_week", "days_per_week", "typical_length", "sources"}, {"recommended_minimum_days"}),
+    "program": (
+        {"level", "hours_per_week", "days_per_week", "typical_length", "sources"},
+        {"recommended_minimum_days"},
+    ),
     "service": ({"name", "sources"}, {"when"}),
     "consideration": ({"id", "statement", "sources", "when"}, set()),
     "case": ({"name", "facts", "expect"}, {"story"}),
@@ -36,7 +39,6 @@ _TABLES: dict[str, tuple[set[str], set[str]]] = {
 _RULEBASE_KEYS = ({"name", "version"}, {"description"})
 _SINGLE_TABLES = ("rulebase", "wording")
 _LEVEL_ID = re.compile(r"^[a-z][a-z0-9_-]*$")
-
 
 
 #: The longest rule id: ids are quoted in every message and report.
@@ -47,12 +49,12 @@ MAX_ID_LENGTH = 32
 MAX_NESTING = 32
 
 
-def _is_rule_file(file: Traversable) -> bool:
+def is_rule_file(file: Traversable) -> bool:
     """A ``*.toml`` file that is not hidden."""
     return file.name.endswith(".toml") and not file.name.startswith(".") and file.is_file()
 
 
-def _nesting(value: object) -> int:
+def nesting_depth(value: object) -> int:
     """How deeply tables and lists nest in ``value`` (a scalar is 0), without recursion."""
     deepest = 0
     stack: list[tuple[object, int]] = [(value, 0)]
@@ -73,9 +75,9 @@ def _nesting(value: object) -> int:
 
 def _within_nesting(problems: _Collector, file: str, table: str, item: object) -> bool:
     """Whether ``item`` nests no deeper than the limit; if not, the problem is added."""
-    if _nesting(item) <= MAX_NESTING:
+    if nesting_depth(item) <= MAX_NESTING:
         return True
-    label = _label(table, item) if isinstance(item, Mapping) else f"[[{table}]]"
+    label = item_label(table, item) if isinstance(item, Mapping) else f"[[{table}]]"
     problems.add(
         file,
         label,
@@ -120,7 +122,6 @@ def _too_deep_to_read(text: str) -> str:
     return f"nested too deeply to read; at most {MAX_NESTING} levels of tables and lists are allowed"
 
 
-
 class _Collector:
     """The problems of a rule base, as :class:`Problems` bounds them."""
 
@@ -140,13 +141,12 @@ class _Collector:
         return self._found.closest(name, candidates)
 
 
-
 def _check_keys(
     problems: _Collector, file: str, table: str, item: Mapping[str, Any], required: set[str], optional: set[str]
 ) -> None:
     # [rulebase] and [wording] are single tables; the others are arrays of tables.
     single = table in _SINGLE_TABLES
-    label = table if single else _label(table, item)
+    label = table if single else item_label(table, item)
     header = f"[{table}]" if single else f"[[{table}]]"
     for key in sorted(required - set(item)):
         if table == "rule" and key == "when":
@@ -158,13 +158,12 @@ def _check_keys(
         problems.add(file, label, f"unknown key {shorten(key)} in {header}{suggestion}")
 
 
-def _label(table: str, item: Mapping[str, Any]) -> str:
+def item_label(table: str, item: Mapping[str, Any]) -> str:
     for key in ("id", "name", "level"):
         value = item.get(key)
         if isinstance(value, str) and value:
             return value if len(value) <= 40 else shorten(value)
     return f"[[{table}]]"
-
 
 
 def _check_sources(problems: _Collector, file: str, label: str, value: object, known: set[str]) -> tuple[str, ...]:
@@ -177,5 +176,3 @@ def _check_sources(problems: _Collector, file: str, label: str, value: object, k
             suggestion = f"; did you mean {hint!r}?" if hint else ""
             problems.add(file, label, f"unknown source {shorten(sid)}{suggestion}")
     return tuple(value)
-
-

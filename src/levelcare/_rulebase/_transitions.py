@@ -9,7 +9,7 @@ from .._model import Transition
 from . import _conditions as cond
 from ._criteria import _ItemReader
 from ._items import Bridge, Escalation, Readiness, Sign, TransitionNote
-from ._reading import _label
+from ._reading import item_label
 from ._vocabulary import (
     shorten,
     type_name,
@@ -21,11 +21,13 @@ class _Transitions(_ItemReader):
 
     def escalation(self, file: str, item: Mapping[str, Any]) -> Escalation | None:
         common = self._common(file, "escalation", item)
-        label = _label("escalation", item)
+        label = item_label("escalation", item)
         when = self._when(file, label, item.get("when"), context=False, facts=self.transition_facts)
         steps = item.get("levels_above_current")
         if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
-            self.problems.add(file, label, f"levels_above_current must be a whole number of at least 1, got {shorten(steps)}")
+            self.problems.add(
+                file, label, f"levels_above_current must be a whole number of at least 1, got {shorten(steps)}"
+            )
             return None
         if common is None or when is None:
             return None
@@ -38,7 +40,7 @@ class _Transitions(_ItemReader):
         if kind not in allowed:
             self.problems.add(
                 file,
-                _label("transition", item),
+                item_label("transition", item),
                 f"kind must be 'step-up' or 'continue' (a step down is explained by [[readiness]]), got {shorten(kind)}",
             )
             return None
@@ -48,7 +50,7 @@ class _Transitions(_ItemReader):
 
     def readiness(self, file: str, item: Mapping[str, Any]) -> Readiness | None:
         common = self._common(file, "readiness", item)
-        label = _label("readiness", item)
+        label = item_label("readiness", item)
         applies = frozenset(self.levels[1:]) if "from" not in item else self._levels(file, label, item["from"])
         signs_data = item.get("signs")
         if not isinstance(signs_data, list) or not signs_data:
@@ -74,7 +76,7 @@ class _Transitions(_ItemReader):
 
     def bridge(self, file: str, item: Mapping[str, Any]) -> Bridge | None:
         common = self._common(file, "bridge", item)
-        label = _label("bridge", item)
+        label = item_label("bridge", item)
         applies = self._levels(file, label, item.get("from"))
         floor = self._level(file, label, item.get("floor"), "floor")
         if applies is not None and floor is not None and any(level <= floor for level in applies):

@@ -6,7 +6,7 @@ unknown facts with the same mechanism. The engine, the verifier and the
 reference renderer all read the mechanism from here.
 """
 
-from ._placement import Owner, Placement, Settled
+from ._placement import Decider, Owner, Placement, Settled
 from ._unknowns import Analysis
 
-__all__ = ["Analysis", "Owner", "Placement", "Settled"]
+__all__ = ["Analysis", "Decider", "Owner", "Placement", "Settled"]

@@ -32,11 +32,13 @@ from collections.abc import Callable, Iterable, Sequence
 import attrs
 
 from .._model import Level, LevelSet, Transition
-from .._rulebase import Bridge, Escalation, Readiness, Rule, RuleBase, Sign
+from .._rulebase import Bridge, Emergency, Escalation, Readiness, Rule, RuleBase, Sign
 from .._rulebase import _conditions as cond
 
 #: What a part of a threshold belongs to: an escalation, a readiness sign not met, or a bridge.
 Owner = Escalation | tuple[Readiness, Sign] | Bridge
+#: What can move the level or the emergency flag: a criterion, an emergency, an escalation, or a readiness sign.
+Decider = Rule | Emergency | Escalation | tuple[Readiness, Sign]
 
 
 @attrs.frozen
@@ -69,6 +71,11 @@ class Placement:
         self._bridge = {
             level.id: next((b for b in rulebase.bridges if level in b.applies_to), None) for level in levels
         }
+        deciders: list[tuple[Decider, cond.Condition]] = [(r, r.when) for r in rulebase.criteria]
+        deciders += [(e, e.when) for e in rulebase.emergencies]
+        deciders += [(e, e.when) for e in rulebase.escalations]
+        deciders += [((r, s), s.unmet) for r in rulebase.readiness for s in r.signs]
+        self._deciders = tuple(deciders)
         self._parts = {
             (current.rank, level.rank): tuple(self._build_parts(current, level))
             for current in levels
@@ -97,19 +104,22 @@ class Placement:
         """What, besides the indicated level, makes the final level at least ``level``."""
         return self._parts[current.rank, level.rank]
 
-    def deciding_conditions(self) -> tuple[cond.Condition, ...]:
-        """Every condition that can move the level or the emergency flag.
+    def deciders(self) -> tuple[tuple[Decider, cond.Condition], ...]:
+        """Every item that can move the level or the emergency flag, with the condition under which it does.
 
-        Criteria, emergencies, escalations and readiness signs: the facts' cells
-        are cut at these conditions' thresholds wherever the level is reasoned
-        about.
+        Criteria, emergencies, escalations, then readiness signs, each in rule
+        order. A readiness sign moves the level when it is *not* met, so its
+        condition is the sign's negation (``sign.unmet``).
         """
-        rulebase = self.rulebase
-        found: list[cond.Condition] = [r.when for r in rulebase.criteria]
-        found += [e.when for e in rulebase.escalations]
-        found += [e.when for e in rulebase.emergencies]
-        found += [s.when for r in rulebase.readiness for s in r.signs]
-        return tuple(found)
+        return self._deciders
+
+    def deciding_conditions(self) -> tuple[cond.Condition, ...]:
+        """The conditions of :meth:`deciders`: every condition that can move the level or the emergency flag.
+
+        The facts' cells are cut at these conditions' thresholds wherever the
+        level is reasoned about (a sign and its negation cut them alike).
+        """
+        return tuple(condition for _, condition in self._deciders)
 
     @staticmethod
     def transition(level: Level, current: Level | None) -> Transition:

@@ -99,7 +99,7 @@ def verify(
     .. versionadded:: 1.0
     """
     if isinstance(target, Engine):
-        rulebase = target._rb
+        rulebase = target.loaded_rulebase
         found = _vocabulary_reserved(rulebase) + engine_findings(rulebase, target)
         return with_cases(_Verifier(rulebase, budget).report(rulebase.location, found), rulebase, target)
     if not isinstance(target, (str, os.PathLike, Traversable)):

@@ -217,7 +217,7 @@ class _Decided(cond.Rebuild):
         fact = self.t.vocabulary[atom.fact]
         low, high = fact.minimum or 0, fact.maximum or 0
         interval = (low, minimum - 1) if atom.below else (minimum, high)
-        return cond.RangeAtom(atom.fact, cond._normalise([interval]))
+        return cond.RangeAtom(atom.fact, cond.normalise([interval]))
 
 
 def _outcome_space(vocabulary: Vocabulary, conditions: Sequence[cond.Condition], clock: Clock, backend: Any) -> Space:

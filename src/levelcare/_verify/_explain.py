@@ -109,7 +109,13 @@ def _describe(condition: cond.Condition, vocabulary: Vocabulary) -> str:
 
 
 def _conflict(condition: cond.Condition, vocabulary: Vocabulary) -> str:
-    """Why no values of the facts make ``condition`` hold."""
+    """Why no values of the facts make ``condition`` hold.
+
+    Not a :func:`cond.fold`: a fold combines the meanings of the parts, and this
+    searches the parts themselves -- it descends only into the first impossible
+    part, and tries groups and pairs of sibling parts together to find the ones
+    that clash.
+    """
 
     def sat(condition: cond.Condition) -> bool:
         return _satisfiable(condition, vocabulary)

@@ -14,7 +14,7 @@ from typing import Any
 
 from .._rulebase import RuleBase
 from .._rulebase import _conditions as cond
-from .._rulebase._reading import MAX_NESTING, RESERVED_NAMES, _is_rule_file, _label, _nesting
+from .._rulebase._reading import MAX_NESTING, RESERVED_NAMES, is_rule_file, item_label, nesting_depth
 from ._report import RESERVED, Finding, error
 
 _RESERVED_WHY = (
@@ -38,8 +38,7 @@ def _reserved_use(file: str, label: str, name: str, how: str) -> Finding:
         RESERVED,
         label,
         file,
-        f"the condition {how} {name!r}: {_RESERVED_WHY} it instead of the assessment. "
-        "Use a fact with another name.",
+        f"the condition {how} {name!r}: {_RESERVED_WHY} it instead of the assessment. Use a fact with another name.",
     )
 
 
@@ -61,13 +60,13 @@ def _raw_reserved(location: Traversable | Path) -> list[Finding]:
         # The same files the loader reads, read the same way (hidden files skipped,
         # a byte order mark allowed); a file nested too deeply is left to the
         # loader, which names it and its line.
-        files = sorted((f for f in location.iterdir() if _is_rule_file(f)), key=lambda f: f.name)
+        files = sorted((f for f in location.iterdir() if is_rule_file(f)), key=lambda f: f.name)
         for file in files:
             try:
                 data = tomllib.loads(file.read_text(encoding="utf-8-sig"))
             except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError):
                 continue  # the loader reports it
-            if _nesting(data) > MAX_NESTING:
+            if nesting_depth(data) > MAX_NESTING:
                 continue  # the loader reports it
             findings += _reserved_in_file(file.name, data)
     except OSError:
@@ -83,7 +82,7 @@ def _reserved_in_file(file: str, data: Mapping[str, Any]) -> list[Finding]:
         for item in items:
             if not isinstance(item, dict):
                 continue
-            label = _label(table, item)
+            label = item_label(table, item)
             if table == "fact" and item.get("name") in RESERVED_NAMES:
                 findings.append(_reserved_fact(file, str(item["name"])))
             if "when" in item:

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, NoReturn
 
 from .._rulebase import _conditions as cond
 
@@ -110,16 +110,6 @@ class Space:
             result &= self.valid[name]
         return result
 
-    def _fold(self, nodes: list[Node], conjunction: bool) -> Node:
-        """``and`` or ``or`` of ``nodes``, in order."""
-        result = self.true if conjunction else self.false
-        for node in nodes:
-            self.clock.tick()
-            result = result & node if conjunction else result | node
-            if conjunction and result == self.false:
-                break
-        return result
-
     def _or(self, nodes: Iterable[Node]) -> Node:
         result = self.false
         for node in nodes:
@@ -127,27 +117,27 @@ class Space:
         return result
 
     def encode(self, condition: cond.Condition) -> Node:
-        """The combinations where ``condition`` holds (fact atoms only)."""
-        self.clock.tick()
-        if isinstance(condition, (cond.All, cond.Any_)):
-            # The same rule's condition comes back in every threshold it belongs to.
-            found = self._groups.get(condition)
-            if found is None:
-                items = [self.encode(item) for item in condition.items]
-                found = self._groups[condition] = self._fold(items, isinstance(condition, cond.All))
-            return found
-        if isinstance(condition, (cond.ValueAtom, cond.RangeAtom)) and condition.fact in self.cells:
-            cells = self.cells[condition.fact]
-            positions = frozenset(
-                i for i, value in enumerate(cells) if cond.atom_holds(condition, {condition.fact: value}, {})
-            )
-            key = (condition.fact, positions)
-            found = self._atoms.get(key)
-            if found is None:
-                found = self._atoms[key] = self._or(self.cell(condition.fact, i) for i in sorted(positions))
-            return found
-        msg = f"condition {condition!r} reads something outside the facts {self.names}"
-        raise LookupError(msg)
+        """The combinations where ``condition`` holds (fact atoms only).
+
+        Raises:
+            LookupError: the condition reads a fact outside this space, or the
+                decided level or a programme minimum.
+        """
+        # The same rule's condition comes back in every threshold it belongs to:
+        # each subtree is encoded once per space. The algebra is made per call: a
+        # space holding one that points back at it would be a cycle, and CUDD
+        # refuses to free a manager whose nodes a collected cycle still holds.
+        return cond.fold(condition, _Encoding(self), memo=self._groups)
+
+    def atom(self, atom: cond.ValueAtom | cond.RangeAtom) -> Node:
+        """The combinations where a finite or integer fact's test holds."""
+        cells = self.cells[atom.fact]
+        positions = frozenset(i for i, value in enumerate(cells) if cond.atom_holds(atom, {atom.fact: value}, {}))
+        key = (atom.fact, positions)
+        found = self._atoms.get(key)
+        if found is None:
+            found = self._atoms[key] = self._or(self.cell(atom.fact, i) for i in sorted(positions))
+        return found
 
     # --- reading -------------------------------------------------------------
 
@@ -213,6 +203,52 @@ class Space:
     def values(self, cells: Mapping[str, int]) -> dict[str, Any]:
         """Fact values for a combination of cells (an integer's cell gives its interval's start)."""
         return {name: self.cells[name][position] for name, position in cells.items()}
+
+
+class _Encoding:
+    """The algebra of a space's diagrams: each fact test the set of cells where it holds."""
+
+    def __init__(self, space: Space) -> None:
+        self.space = space
+
+    def value(self, atom: cond.ValueAtom | cond.RangeAtom) -> Node:
+        space = self.space
+        space.clock.tick()
+        if atom.fact not in space.cells:
+            self._outside(atom)
+        return space.atom(atom)
+
+    range = value
+
+    def program(self, atom: cond.ProgramAtom | cond.ContextAtom) -> Node:
+        self._outside(atom)
+
+    context = program
+
+    def all(self, items: Iterator[Node]) -> Node:
+        return self._combine(items, conjunction=True)
+
+    def any(self, items: Iterator[Node]) -> Node:
+        return self._combine(items, conjunction=False)
+
+    def _combine(self, items: Iterator[Node], *, conjunction: bool) -> Node:
+        """``and`` or ``or`` of the parts, in order."""
+        space = self.space
+        space.clock.tick()
+        # Every part is encoded, even after a conjunction is already false, so a
+        # part reading something outside the space is reported wherever it is.
+        nodes = list(items)
+        result = space.true if conjunction else space.false
+        for node in nodes:
+            space.clock.tick()
+            result = result & node if conjunction else result | node
+            if conjunction and result == space.false:
+                break
+        return result
+
+    def _outside(self, atom: cond.Atom) -> NoReturn:
+        msg = f"condition {atom!r} reads something outside the facts {self.space.names}"
+        raise LookupError(msg)
 
 
 def _models(node: Node, order: Mapping[int, int], true: Node) -> int:
