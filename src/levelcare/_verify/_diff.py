@@ -280,7 +280,7 @@ class RuleBaseDiff:
         """What a reviewer must know before reading on."""
         if not self.same_label:
             return ()
-        return (_same_label_text(self.new.name, self.new.version, self.old.sha256, self.new.sha256),)
+        return (_same_label_text(self.new.name, self.new.version),)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -323,10 +323,10 @@ class RuleBaseDiff:
         return "\n".join(lines)
 
 
-def _same_label_text(name: str, version: str, old_sha: str, new_sha: str) -> str:
+def _same_label_text(name: str, version: str) -> str:
     return (
         f"the rule bases share name and version ({name} {version}) but not content "
-        f"(sha256 {old_sha[:12]}... and {new_sha[:12]}...): give the new one another version"
+        "(their sha256 differ): give the new one another version"
     )
 
 
@@ -623,7 +623,7 @@ def diff(
     same_label = same_label_other_content(old_rb, new_rb)
     if strict and same_label:
         info = new_rb.info
-        raise SameLabel([_same_label_text(info.name, info.version, old_rb.info.sha256, info.sha256)])
+        raise SameLabel([_same_label_text(info.name, info.version)])
     items = item_changes(old_rb, new_rb)
     try:
         space = _Space(old_rb, new_rb, clock)
