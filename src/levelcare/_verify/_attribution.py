@@ -407,28 +407,38 @@ def _cost(conditions: Sequence[Condition], chosen: Sequence[Context]) -> tuple[i
 def described(
     space: _Space, names: Sequence[str], part: Node, candidates: Sequence[Context]
 ) -> tuple[tuple[Context, ...], list[Condition]]:
-    """The contexts and conditions that describe ``part`` with the fewest conditions (then facts)."""
+    """The contexts and conditions that describe ``part`` with the fewest conditions (then facts).
+
+    Greedy: each round tries every context left that holds throughout ``part``
+    and still narrows the assessments outside it, and keeps the best one if it
+    makes the description cheaper.
+    """
     bdd = space.bdd
     domain = bdd.domain(names)
-    usable = [c for c in candidates if part & ~c.node == bdd.false and domain & ~c.node != bdd.false]
+    outside = domain & ~part
+    usable = [c for c in candidates if part & ~c.node == bdd.false and outside & ~c.node != bdd.false]
     chosen: list[Context] = []
     within = bdd.true
     best = cover(space, names, part, within)
     while len(chosen) < MAX_CONTEXTS:
         trials = []
+        tried: list[Node] = []
         for candidate in usable:
-            if candidate in chosen:
-                continue
             narrowed = within & candidate.node
+            # One that leaves the same assessments outside the part cannot help; neither can a repeat.
+            if outside & within & ~candidate.node == bdd.false or any(narrowed == t for t in tried):
+                continue
+            tried.append(narrowed)
+            bdd.clock.tick()
             conditions = cover(space, names, part, narrowed)
             trials.append((_cost(conditions, [*chosen, candidate]), candidate, narrowed, conditions))
-        if not trials:
+        helping = [t for t in trials if t[0] < _cost(best, chosen)]
+        if not helping:
             break
-        cost, candidate, narrowed, conditions = min(trials, key=lambda t: t[0])
-        if cost >= _cost(best, chosen):
-            break
+        _, candidate, narrowed, conditions = min(helping, key=lambda t: t[0])
         chosen.append(candidate)
         within, best = narrowed, conditions
+        usable = [c for c in usable if c is not candidate]
     return tuple(chosen), best
 
 
