@@ -97,25 +97,72 @@ def _member(engine: Engine, when: dict[str, Any], rng: random.Random, *, in_trea
     return facts
 
 
+def _cells(result: RuleBaseDiff, facts: dict[str, Any], names: tuple[str, ...]) -> dict[str, int]:
+    """The diff's cell of each fact's value (an integer's cell is the interval it lies in)."""
+    space = result.space
+    found = {}
+    for name in names:
+        value = facts[name]
+        if name == "current_level":
+            found[name] = space.currents.index(value)
+        elif space.kind[name] == "integer":
+            found[name] = max(i for i, start in enumerate(space.cells[name]) if start <= value)
+        else:
+            found[name] = next(i for i, v in enumerate(space.cells[name]) if v == value and type(v) is type(value))
+    return found
+
+
+def _inside(result: RuleBaseDiff, node: Any, facts: dict[str, Any], *, in_treatment: bool) -> bool:
+    names = result.space.treatment_names if in_treatment else result.space.clinical
+    return result.space.bdd.holds(node, _cells(result, facts, names))
+
+
+def _pick(result: RuleBaseDiff, node: Any, rng: random.Random, *, in_treatment: bool) -> dict[str, Any]:
+    """A random assessment inside ``node``: each fact in turn given a random cell that keeps it satisfiable."""
+    space = result.space
+    names = space.treatment_names if in_treatment else space.clinical
+    node &= space.bdd.domain(names)
+    facts: dict[str, Any] = {}
+    for name in names:
+        cells = space.currents if name == "current_level" else space.cells[name]
+        options = [
+            i for i in range(len(cells)) if space.bdd.at(node, name, i) & space.bdd.cell(name, i) != space.bdd.false
+        ]
+        position = rng.choice(options)
+        node &= space.bdd.cell(name, position)
+        if name != "current_level" and space.kind[name] == "integer":
+            [(low, high)] = space.intervals(name, [cells[position]])
+            facts[name] = rng.randint(low, min(high, low + 20))
+        else:
+            facts[name] = cells[position]
+    return facts
+
+
 def _check_regions(result: RuleBaseDiff, old: Engine, new: Engine, *, samples: int, seed: int) -> None:
-    """Inside every condition both engines give the change; outside every condition they agree."""
+    """Inside every printed condition (with its contexts) both engines give the change; outside them all they agree."""
     rng = random.Random(seed)
-    kinds = {f.name: f.kind for f in old.vocabulary.facts}
-    data = result.to_dict()
-    for part, in_treatment in (("admissions", False), ("in_treatment", True)):
-        changes = data[part]["changes"]
-        for change in changes:
-            for condition in change["conditions"]:
-                for _ in range(3):
-                    facts = _member(old, condition["when"], rng, in_treatment=in_treatment)
-                    assert (_outcome(old, facts), _outcome(new, facts)) == (_side(change["from"]), _side(change["to"]))
+    for part, in_treatment in ((result.admissions, False), (result.in_treatment, True)):
+        for change in part.changes:
+            expected = (change.old.text(), change.new.text())
+            for cause in change.causes:
+                for condition in cause.conditions:
+                    for _ in range(3):
+                        facts = _pick(result, condition.node, rng, in_treatment=in_treatment)
+                        got = (_outcome(old, facts), _outcome(new, facts))
+                        assert got == (_side(change.old.to_dict()), _side(change.new.to_dict())), expected
         for _ in range(samples):
             facts = _random_assessment(old, rng, in_treatment=in_treatment)
-            inside = [c for c in changes if any(_contains(w["when"], facts, kinds) for w in c["conditions"])]
+            inside = [
+                c
+                for c in part.changes
+                for cause in c.causes
+                for condition in cause.conditions
+                if _inside(result, condition.node, facts, in_treatment=in_treatment)
+            ]
             before, after = _outcome(old, facts), _outcome(new, facts)
             if inside:
-                assert len(inside) == 1
-                assert (before, after) == (_side(inside[0]["from"]), _side(inside[0]["to"]))
+                assert len(set(inside)) == 1
+                assert (before, after) == (_side(inside[0].old.to_dict()), _side(inside[0].new.to_dict()))
             else:
                 assert before == after, facts
 
@@ -124,7 +171,7 @@ def test_a_copy_is_identical_and_exits_zero(tmp_path: Path, capsys: pytest.Captu
     copy = _copy(tmp_path, "copy")
     assert main(["diff", str(RULES_DIR), str(copy)]) == 0
     out = capsys.readouterr().out
-    assert "Admissions: 0 of 69,120 admissions change" in out
+    assert "Admissions: 0 of 69,120 kinds of admission change" in out
     assert "Identical decisions everywhere." in out
     result = diff(RULES_DIR, copy)
     assert result.identical and result.admissions.changed == 0 and result.in_treatment.changed == 0
@@ -141,7 +188,9 @@ def test_lowering_the_iop_minimum_changes_only_those_in_iop_for_8_to_11_weeks(tr
     assert (change.new.level, change.new.transition) == ("outpatient", "step-down")
     assert change.count == result.in_treatment.changed > 0
     data = result.to_dict()["in_treatment"]["changes"][0]
-    for condition in data["conditions"]:
+    [cause] = data["causes"]
+    assert cause["items"] == ["readiness TR-6"]
+    for condition in cause["conditions"]:
         assert condition["when"]["current_level"] == ["iop"]
         assert condition["when"]["weeks_at_current_level"] == [[8, 11]]
         assert condition["when"]["treatment_stage"] == ["maintenance"]
@@ -171,12 +220,17 @@ def test_the_changed_slice_matches_brute_force_in_one_situation(tr6_eight_weeks:
         facts = {f.name: v for f, v in zip(clinical, values, strict=True)} | situation
         changed += _outcome(old, facts) != _outcome(new, facts)
     # The diff's regions, restricted to this situation (its weeks cell is 8..11).
-    kinds = {f.name: f.kind for f in old.vocabulary.facts}
-    data = result.to_dict()["in_treatment"]["changes"]
-    expected = 0
-    for values in itertools.product(*(f.values for f in clinical)):
-        facts = {f.name: v for f, v in zip(clinical, values, strict=True)} | situation
-        expected += any(_contains(c["when"], facts, kinds) for ch in data for c in ch["conditions"])
+    space = result.space
+    union = space.bdd.false
+    for ch in result.in_treatment.changes:
+        for cause in ch.causes:
+            for condition in cause.conditions:
+                union |= condition.node
+    some_clinical = dict.fromkeys((f.name for f in clinical), clinical[0].values[0])
+    fixed = _cells(result, situation | some_clinical, tuple(situation))
+    for name, position in fixed.items():
+        union &= space.bdd.cell(name, position)
+    expected = space.bdd.count(union, space.treatment_names)
     assert changed == expected > 0
 
 
@@ -195,8 +249,10 @@ def test_deleting_an_inpatient_criterion_counts_match_brute_force(without_in3: P
     assert result.admissions.changed == sum(brute.values()) > 0
     assert {before[0] for before, _ in brute} == {"inpatient"}
     for change in result.admissions.changes:
-        for cube in change.cubes:
-            assert ("medical_instability", (True,)) in cube.facts
+        assert change.items == ("rule IN-3",)
+        for cause in change.causes:
+            for condition in cause.conditions:
+                assert ("medical_instability", (True,)) in condition.facts
     assert result.in_treatment.changed > 0
     _check_regions(result, old, new, samples=300, seed=3)
 
@@ -213,7 +269,8 @@ def test_json_has_a_stable_documented_shape(tr6_eight_weeks: Path, capsys: pytes
         assert isinstance(data[part]["changed"], int)
         assert isinstance(data[part]["changes"], list)
     change = data["in_treatment"]["changes"][0]
-    assert set(change) == {"from", "to", "count", "conditions"}
+    assert set(change) == {"from", "to", "count", "causes"}
+    assert set(change["causes"][0]) == {"items", "count", "contexts", "conditions"}
     assert set(change["from"]) == {"level", "transition", "status", "emergency"}
     assert sum(c["count"] for c in data["in_treatment"]["changes"]) == data["in_treatment"]["changed"]
 
@@ -246,19 +303,21 @@ def test_population_table_counts_real_records(
         a, b = old.decide(facts), new.decide(facts)
         expected[(a.level.id if a.level else None, b.level.id if b.level else None)] += 1
     expected[("data-required", "data-required")] = expected.pop((None, None))
-    found = {(row["from"], row["to"]): row["count"] for row in data["rows"]}
+    found: collections.Counter[tuple[str | None, str | None]] = collections.Counter()
+    for row in data["rows"]:
+        found[(row["from"]["level"], row["to"]["level"])] += row["count"]
     assert found == expected
     changed = [r for r in data["rows"] if r["changed"]]
-    assert [(r["from"], r["to"], r["changed"], r["lines"]) for r in changed] == [
-        ("inpatient", "outpatient", 1, [len(records)])
+    assert [(r["from"]["level"], r["to"]["level"], r["changed"], r["records"]) for r in changed] == [
+        ("inpatient", "outpatient", 1, [{"line": len(records), "_id": None}])
     ]
     assert data["changed"] == 1
-    unchanged = next(r for r in data["rows"] if (r["from"], r["to"]) == ("iop", "iop"))
-    assert unchanged["changed"] == 0 and len(unchanged["lines"]) == min(unchanged["count"], 5)
+    unchanged = max((r for r in data["rows"] if r["from"]["level"] == "iop"), key=lambda r: r["count"])
+    assert unchanged["changed"] == 0 and len(unchanged["records"]) == unchanged["count"]
     assert main(["diff", str(RULES_DIR), str(without_in3), "--population", str(path)]) == 1
     out = capsys.readouterr().out
     assert "Population (" in out and "1 of 15 records change" in out
-    assert re.search(r"inpatient +outpatient +1 +1  15", out)
+    assert re.search(r"inpatient +outpatient +1 +1  line 15", out)
 
 
 def test_population_with_a_bad_line_exits_two_naming_the_line(
@@ -273,8 +332,9 @@ def test_population_with_a_bad_line_exits_two_naming_the_line(
     assert main(["diff", str(RULES_DIR), str(RULES_DIR), "--population", str(path), "--json"]) == 2
     data = json.loads(capsys.readouterr().out)["population"]
     assert [line["line"] for line in data["invalid"]] == [15, 16]
-    [row] = [r for r in data["rows"] if r["from"] == "invalid"]
-    assert (row["to"], row["count"], row["changed"], row["lines"]) == ("invalid", 2, 0, [15, 16])
+    [row] = [r for r in data["rows"] if r["from"]["level"] == "invalid"]
+    assert (row["to"]["level"], row["count"], row["changed"]) == ("invalid", 2, 0)
+    assert [r["line"] for r in row["records"]] == [15, 16]
     assert main(["diff", str(RULES_DIR), str(RULES_DIR), "--population", str(tmp_path / "absent.jsonl")]) == 2
     assert "cannot read the file" in capsys.readouterr().err
 
@@ -404,7 +464,7 @@ def test_a_rule_base_25_boolean_facts_wider_than_the_continuum_is_compared_exact
     old, new = _continuum_pair(tmp_path / "wide", extra=_EXTRA_FACTS)
     assert main(["diff", str(old), str(new), "--budget", "120"]) == 1
     out = capsys.readouterr().out
-    assert "Admissions: 217,432,719,360 of 10,436,770,529,280 admissions change" in out
+    assert "Admissions: 217,432,719,360 of 10,436,770,529,280 kinds of admission change" in out
     wide = diff(old, new, budget=120)
     factor = 2**_EXTRA_FACTS
     assert narrow.admissions.changed == 6_480
@@ -419,7 +479,7 @@ def test_a_rule_base_25_boolean_facts_wider_than_the_continuum_is_compared_exact
         ]
         # The added facts are free in every changed region, so no condition names them.
         for wide_change, narrow_change in zip(wide_part.changes, narrow_part.changes, strict=True):
-            assert [c.text(wide.space) for c in wide_change.cubes] == [
-                c.text(narrow.space) for c in narrow_change.cubes
-            ]
-            assert [c.count for c in wide_change.cubes] == [c.count * factor for c in narrow_change.cubes]
+            wides = [c for cause in wide_change.causes for c in cause.conditions]
+            narrows = [c for cause in narrow_change.causes for c in cause.conditions]
+            assert [c.text(wide.space) for c in wides] == [c.text(narrow.space) for c in narrows]
+            assert [c.count for c in wides] == [c.count * factor for c in narrows]

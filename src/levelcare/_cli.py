@@ -687,7 +687,8 @@ def _add_serve_state(serve: argparse.ArgumentParser) -> None:
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:
-    """``levelcare diff``: 0 identical, 1 different, 2 input that cannot be compared, 4 out of time."""
+    """``levelcare diff``: 0 identical, 1 different, 2 input that cannot be compared (or, with
+    ``--strict``, a changed rule base that kept its name and version), 4 out of time."""
     # Imported when used, like the verifier.
     from ._verify._diff import DiffError, DiffUnfinished, diff, population
     from ._verify._report import EXIT_UNVERIFIED
@@ -699,7 +700,7 @@ def _cmd_diff(args: argparse.Namespace) -> int:
         )
         return EXIT_INVALID
     try:
-        result = diff(args.old, args.new, budget=args.budget)
+        result = diff(args.old, args.new, budget=args.budget, strict=args.strict)
     except DiffError as error:
         for problem in error.problems:
             print(f"levelcare diff: {problem}", file=sys.stderr)
@@ -730,6 +731,8 @@ def _cmd_diff(args: argparse.Namespace) -> int:
         print(result.render())
         if evidence is not None:
             print("\n" + evidence.render())
+    for warning in result.warnings:
+        print(f"levelcare diff: warning: {warning} (--strict makes this an error)", file=sys.stderr)
     if evidence is not None and (evidence.unreadable_count or evidence.population_invalid_count):
         for problem in (*evidence.unreadable, *evidence.population_invalid):
             print(f"levelcare diff: {problem}", file=sys.stderr)
@@ -943,9 +946,10 @@ def build_parser() -> argparse.ArgumentParser:
         "diff",
         help="compare the decisions of two rule bases",
         description="Decide every complete assessment (admissions, and in treatment) with both rule bases and "
-        "describe every region whose decision changes, with exact counts. Exit code 0 when they decide "
-        "identically, 1 when they differ, 2 when the input cannot be compared, 4 when the comparison was not "
-        "finished within the time budget.",
+        "describe every region whose decision changes, with the changed rules responsible and exact counts "
+        "(kinds of assessment, not people). Exit code 0 when they decide identically, 1 when they differ, 2 "
+        "when the input cannot be compared (with --strict, also when the content changed but name and version "
+        "did not), 4 when the comparison was not finished within the time budget.",
     )
     compare.add_argument("old", metavar="OLD", help="the rule base folder in use")
     compare.add_argument("new", metavar="NEW", help="the proposed rule base folder")
@@ -961,6 +965,11 @@ def build_parser() -> argparse.ArgumentParser:
         "turns into agreement and the agreements it turns into disagreement",
     )
     compare.add_argument("--json", action="store_true", help="print the difference as JSON")
+    compare.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse (exit status 2) two rule bases that share name and version but not content, instead of warning",
+    )
     compare.add_argument(
         "--budget",
         type=_seconds,

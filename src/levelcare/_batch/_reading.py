@@ -176,6 +176,25 @@ def parse_facts(raw: bytes) -> Mapping[str, Any]:
     return {k: v for k, v in facts.items() if k != ID_FIELD}
 
 
+def parse_facts_and_id(raw: bytes) -> tuple[Mapping[str, Any], str | int | None]:
+    """The facts in one JSON text, not yet validated, and its pass-through id, read as the batch reads them.
+
+    Raises:
+        InputError: the text as a whole, keys given twice, or an unusable id.
+    """
+    data, duplicates = _parse(raw)
+    problems = _duplicate_problems(duplicates)
+    record_id = _record_id(data, problems) if isinstance(data, dict) else None
+    if problems:
+        raise InputError(problems, record_id)
+    facts = facts_of(data)
+    if facts is not data and isinstance(facts, dict) and ID_FIELD in facts and record_id is None:
+        record_id = _record_id(dict(facts), problems)
+        if problems:
+            raise InputError(problems)
+    return {k: v for k, v in facts.items() if k != ID_FIELD}, record_id
+
+
 def read_assessment(raw: bytes, vocabulary: Vocabulary) -> tuple[dict[str, FactValue], str | int | None]:
     """The validated facts in one JSON text, and its pass-through id.
 

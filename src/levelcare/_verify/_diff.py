@@ -16,11 +16,10 @@ conjunction of the old decision's diagram and the new one's. Nothing is
 enumerated, so there is no ceiling on the space: the cost follows the structure
 of the rules, and every count is exact, a Python integer of any size.
 
-Each change (old outcome, new outcome) is described by a cover of its region
-with *cubes*: one set of cells per fact. The cover is greedy: from the
-lowest combination not yet covered, each fact's set is widened, one value at a
-time, for as long as the whole cube stays inside the change, so every cube is
-maximal and together they cover the change exactly (cubes may overlap).
+The diff starts from what changed item by item (``_changes``: rules and the
+other items, each version in words). Each change of decision (old outcome, new
+outcome) is then split by the changed items responsible for it and each part
+described by few exact conditions (``_attribution``, which defines both).
 """
 
 from __future__ import annotations
@@ -39,17 +38,24 @@ from .._rulebase._vocabulary import CURRENT_LEVEL, Fact, shorten
 from .._semantics import Placement
 from .._semantics._mdd import integer_cuts
 from ..exceptions import AssessmentProblem, InvalidAssessment, LevelCareError, RuleBaseError
+from ._attribution import Cause, causes, footprints
+from ._changes import ItemChange, item_changes, same_label_other_content
 from ._space import Clock, Node, OutOfTime, Space
 from ._thresholds import outcomes
 
-__all__ = ["DiffError", "DiffUnfinished", "Outcome", "RuleBaseDiff", "diff", "population"]
+__all__ = ["DiffError", "DiffUnfinished", "Outcome", "RuleBaseDiff", "SameLabel", "diff", "population"]
 
 #: The time budget of ``levelcare diff`` and :func:`diff` when none is given, in seconds.
 DEFAULT_BUDGET = 600.0
-#: How many example line numbers the population table keeps per row.
-EXAMPLE_LINES = 5
-#: How many conditions the text report prints per change (the JSON has them all).
+#: How many example records (ids, or line numbers) the population table shows per row in text.
+EXAMPLE_RECORDS = 5
+#: How many conditions the text report prints per part of a change (the JSON has them all).
 SHOWN_CONDITIONS = 12
+#: What every count of the space is, said once in the text report.
+COUNTS_NOTE = (
+    "Counts are kinds of assessment (combinations of fact values, an integer counted by its cells), not people; "
+    "--population counts records."
+)
 
 
 class DiffError(LevelCareError):
@@ -58,6 +64,10 @@ class DiffError(LevelCareError):
     def __init__(self, problems: Sequence[str]) -> None:
         self.problems = tuple(problems)
         super().__init__("; ".join(self.problems))
+
+
+class SameLabel(DiffError):
+    """The two rule bases share name and version but not content (raised when that is not allowed)."""
 
 
 class DiffUnfinished(LevelCareError):
@@ -95,41 +105,32 @@ class Outcome:
 
 
 @attrs.frozen
-class Cube:
-    """A readable condition: each named fact takes one of its listed cells."""
-
-    facts: tuple[tuple[str, tuple[Any, ...]], ...]
-    count: int
-
-    def to_dict(self, space: _Space) -> dict[str, Any]:
-        when: dict[str, Any] = {}
-        for name, values in self.facts:
-            if space.kind[name] == "integer":
-                when[name] = [list(interval) for interval in space.intervals(name, values)]
-            else:
-                when[name] = list(values)
-        return {"when": when, "count": self.count, "text": self.text(space)}
-
-    def text(self, space: _Space) -> str:
-        if not self.facts:
-            return "(every assessment)"
-        return ", ".join(space.describe(name, values) for name, values in self.facts)
-
-
-@attrs.frozen
 class Change:
+    """One change of decision: where the old rule base decides ``old`` and the new one ``new``.
+
+    Attributes:
+        count: The assessments that change so.
+        causes: The change split by the changed items responsible, each part
+            described by exact conditions.
+    """
+
     old: Outcome
     new: Outcome
     count: int
-    cubes: tuple[Cube, ...]
+    causes: tuple[Cause, ...]
 
     def to_dict(self, space: _Space) -> dict[str, Any]:
         return {
             "from": self.old.to_dict(),
             "to": self.new.to_dict(),
             "count": self.count,
-            "conditions": [c.to_dict(space) for c in self.cubes],
+            "causes": [c.to_dict(space) for c in self.causes],
         }
+
+    @property
+    def items(self) -> tuple[str, ...]:
+        """Every changed item responsible for some of the change, in order of first appearance."""
+        return tuple(dict.fromkeys(label for cause in self.causes for label in cause.items))
 
 
 @attrs.frozen
@@ -148,19 +149,44 @@ class Part:
 
 
 @attrs.frozen
-class PopulationRow:
-    """The records one (old level, new level) pair holds.
+class Record:
+    """One record of a population: its line, and its ``_id`` when it had one."""
 
-    A side is a level id, ``data-required`` or ``invalid``; ``changed`` counts
-    the records whose decision differs in any way (level, transition, status or
-    emergency), and ``lines`` gives example line numbers, changed ones first.
+    line: int
+    id: str | int | None = None
+
+    def text(self) -> str:
+        return f"line {self.line}" if self.id is None else str(self.id)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"line": self.line, "_id": self.id}
+
+
+@attrs.frozen
+class PopulationRow:
+    """The records one (old decision, new decision) pair holds.
+
+    A side's level is a level id, ``data-required`` or ``invalid``, its
+    transition ``None`` unless a level was decided; ``changed`` counts the
+    records whose decision differs in any way (level, transition, status or
+    emergency), and ``records`` lists every record, changed ones first.
     """
 
     old: str
     new: str
     count: int
     changed: int
-    lines: tuple[int, ...]
+    records: tuple[Record, ...]
+    old_transition: str | None = None
+    new_transition: str | None = None
+
+    def sides(self) -> tuple[str, str]:
+        """Each side as the table shows it: the level, and the transition unless an admission."""
+        return _side_text(self.old, self.old_transition), _side_text(self.new, self.new_transition)
+
+
+def _side_text(level: str, transition: str | None) -> str:
+    return level if transition in (None, Transition.ADMIT.value) else f"{level} {transition}"
 
 
 @attrs.frozen
@@ -180,7 +206,13 @@ class Population:
             "records": self.records,
             "changed": self.changed,
             "rows": [
-                {"from": r.old, "to": r.new, "count": r.count, "changed": r.changed, "lines": list(r.lines)}
+                {
+                    "from": {"level": r.old, "transition": r.old_transition},
+                    "to": {"level": r.new, "transition": r.new_transition},
+                    "count": r.count,
+                    "changed": r.changed,
+                    "records": [record.to_dict() for record in r.records],
+                }
                 for r in self.rows
             ],
             "invalid": [{"line": n, "message": m} for n, m in self.invalid],
@@ -188,13 +220,46 @@ class Population:
 
 
 @attrs.frozen
-class RuleBaseDiff:
-    """The result of :func:`diff`."""
+class Label:
+    """What a rule base says it is: name, version, and the sha256 of its content."""
 
-    old: str
-    new: str
-    old_name: str
-    new_name: str
+    location: str
+    name: str
+    version: str
+    sha256: str
+
+    def text(self) -> str:
+        return f"{self.location} ({self.name} {self.version}, sha256 {self.sha256})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "location": self.location,
+            "rulebase": f"{self.name} {self.version}, sha256 {self.sha256}",
+            "name": self.name,
+            "version": self.version,
+            "sha256": self.sha256,
+        }
+
+
+@attrs.frozen
+class RuleBaseDiff:
+    """The result of :func:`diff`.
+
+    Attributes:
+        old: The old rule base's location, name, version and sha256.
+        new: The same for the new one.
+        items: Every item added, removed or changed, each version in words.
+        same_label: Whether the content changed while name and version did not.
+        vocabulary: Differences between the vocabularies, in words.
+        admissions: The changes of decision for admissions.
+        in_treatment: The changes of decision for people in treatment.
+        population: The impact on a population of records, when asked for.
+    """
+
+    old: Label
+    new: Label
+    items: tuple[ItemChange, ...]
+    same_label: bool
     vocabulary: tuple[str, ...]
     admissions: Part
     in_treatment: Part
@@ -211,11 +276,21 @@ class RuleBaseDiff:
         changed = self.admissions.changed or self.in_treatment.changed or self.vocabulary
         return not changed and (self.population is None or not self.population.changed)
 
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What a reviewer must know before reading on."""
+        if not self.same_label:
+            return ()
+        return (_same_label_text(self.new.name, self.new.version),)
+
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
-            "old": {"location": self.old, "rulebase": self.old_name},
-            "new": {"location": self.new, "rulebase": self.new_name},
+            "old": self.old.to_dict(),
+            "new": self.new.to_dict(),
             "identical": self.identical,
+            "same_label_other_content": self.same_label,
+            "warnings": list(self.warnings),
+            "items": [item.to_dict() for item in self.items],
             "vocabulary": list(self.vocabulary),
             "admissions": self.admissions.to_dict(self.space),
             "in_treatment": self.in_treatment.to_dict(self.space),
@@ -225,23 +300,23 @@ class RuleBaseDiff:
         return data
 
     def render(self) -> str:
-        lines = [f"Old: {self.old} ({self.old_name})", f"New: {self.new} ({self.new_name})", ""]
+        lines = [f"Old: {self.old.text()}", f"New: {self.new.text()}", ""]
+        if self.warnings:
+            lines += [f"Warning: {warning}" for warning in self.warnings]
+            lines.append("")
+        lines += _items_text(self.items)
         if self.vocabulary:
             lines.append("Vocabulary differences:")
             lines += [f"  {note}" for note in self.vocabulary]
             lines.append("")
+        lines += [COUNTS_NOTE, ""]
         for title, part, noun in (
-            ("Admissions", self.admissions, "admissions"),
-            ("In treatment", self.in_treatment, "in-treatment assessments"),
+            ("Admissions", self.admissions, "kinds of admission"),
+            ("In treatment", self.in_treatment, "kinds of in-treatment assessment"),
         ):
             lines.append(f"{title}: {part.changed:,} of {part.size:,} {noun} change")
             for change in part.changes:
-                lines.append(f"  {change.old.text()} -> {change.new.text()}: {change.count:,}")
-                for cube in change.cubes[:SHOWN_CONDITIONS]:
-                    lines.append(f"    {cube.text(self.space)}  ({cube.count:,})")
-                hidden = len(change.cubes) - SHOWN_CONDITIONS
-                if hidden > 0:
-                    lines.append(f"    ... and {hidden} more conditions (see --json)")
+                lines += _change_text(change, self.space)
             lines.append("")
         if self.population is not None:
             lines += _population_text(self.population)
@@ -249,14 +324,74 @@ class RuleBaseDiff:
         return "\n".join(lines)
 
 
+def _same_label_text(name: str, version: str) -> str:
+    return (
+        f"the rule bases share name and version ({name} {version}) but not content "
+        "(their sha256 differ): give the new one another version"
+    )
+
+
+def _items_text(items: Sequence[ItemChange]) -> list[str]:
+    if not items:
+        return ["No rule or other item changed.", ""]
+    counts = {kind: sum(1 for i in items if i.change == kind) for kind in ("added", "removed", "changed")}
+    summary = ", ".join(f"{n} {kind}" for kind, n in counts.items() if n)
+    lines = [f"Item changes ({summary}):"]
+    for item in items:
+        version = item.new or item.old
+        where = version.file if version is not None else ""
+        lines.append(f"  {item.label} {item.change}" + (f" ({where})" if where else ""))
+        for side, version in (("old", item.old), ("new", item.new)):
+            if version is None:
+                continue
+            for index, line in enumerate(version.lines):
+                lines.append(f"    {side + ':' if index == 0 else '':<4} {line}")
+    lines.append("")
+    return lines
+
+
+def _change_text(change: Change, space: _Space) -> list[str]:
+    head = f"  {change.old.text()} -> {change.new.text()}: {change.count:,}"
+    single = len(change.causes) == 1
+    if single:
+        head += f", {change.causes[0].because()}"
+    lines = [head]
+    for cause in change.causes:
+        indent = "    "
+        if not single:
+            lines.append(f"    {cause.because()}: {cause.count:,}")
+            indent = "      "
+        if cause.contexts:
+            lines.append(f"{indent}where {'; '.join(c.text for c in cause.contexts)}, and:")
+        for condition in cause.conditions[:SHOWN_CONDITIONS]:
+            lines.append(f"{indent}{condition.text(space)}  ({condition.count:,})")
+        hidden = len(cause.conditions) - SHOWN_CONDITIONS
+        if hidden > 0:
+            lines.append(f"{indent}... and {hidden} more conditions (see --json)")
+    return lines
+
+
 def _population_text(population: Population) -> list[str]:
+    sides = [row.sides() for row in population.rows]
+    old_width = max([len("old decision"), *(len(a) for a, _ in sides)])
+    new_width = max([len("new decision"), *(len(b) for _, b in sides)])
+    count_width = max([len("records"), *(len(f"{row.count:,}") for row in population.rows)])
+    header = (
+        f"  {'old decision':<{old_width}}  {'new decision':<{new_width}}  {'records':>{count_width}}  "
+        f"{'changed':>{count_width}}  records (_id, or line)"
+    )
     lines = [
         f"Population ({population.source}): {population.changed:,} of {population.records:,} records change",
-        f"  {'old level':<15} {'new level':<15} {'records':>8} {'changed':>8}  example lines",
+        header,
     ]
-    for row in population.rows:
-        examples = ", ".join(str(n) for n in row.lines)
-        lines.append(f"  {row.old:<15} {row.new:<15} {row.count:>8,} {row.changed:>8,}  {examples}")
+    for row, (a, b) in zip(population.rows, sides, strict=True):
+        shown = ", ".join(record.text() for record in row.records[:EXAMPLE_RECORDS])
+        more = len(row.records) - EXAMPLE_RECORDS
+        if more > 0:
+            shown += f" and {more:,} more (see --json)"
+        lines.append(
+            f"  {a:<{old_width}}  {b:<{new_width}}  {row.count:>{count_width},}  {row.changed:>{count_width},}  {shown}"
+        )
     lines.append("")
     return lines
 
@@ -442,76 +577,6 @@ def _changes(
                     yield a, b, both
 
 
-# --- covering a change with cubes ------------------------------------------------------------
-
-
-class _Cover:
-    """Greedy cover of one change's region by cubes over ``names`` (situation facts first)."""
-
-    def __init__(self, space: _Space, names: Sequence[str], region: Node) -> None:
-        self.space = space
-        self.bdd = space.bdd
-        self.names = tuple(names)
-        self.region = region
-        self.outside = ~region & self.bdd.domain(self.names)
-        # Seeds are the lowest combinations left, the situation facts counting
-        # most, then the clinical facts from the last to the first.
-        situation = [n for n in self.names if n not in space.clinical]
-        self.seed_order = (*situation, *reversed([n for n in self.names if n in space.clinical]))
-
-    def cubes(self) -> list[Cube]:
-        bdd = self.bdd
-        uncovered = self.region & bdd.domain(self.names)
-        grown: list[tuple[Cube, Node]] = []
-        while uncovered != bdd.false:
-            bdd.clock.tick()
-            seed = bdd.lowest(uncovered, self.seed_order)
-            cube, node = self._grow(seed)
-            grown.append((cube, node))
-            uncovered &= ~node
-        # A later cube can cover an earlier one together with the rest: drop such
-        # cubes, last first, so the cover stays exact with fewer conditions.
-        kept = list(range(len(grown)))
-        for index in reversed(range(len(grown))):
-            bdd.clock.tick()
-            others = bdd.false
-            for i in kept:
-                if i != index:
-                    others |= grown[i][1]
-            if grown[index][1] & ~others == bdd.false:
-                kept.remove(index)
-        return [grown[i][0] for i in kept]
-
-    def _grow(self, seed: Mapping[str, int]) -> tuple[Cube, Node]:
-        """The cube grown from one combination: each fact in turn widened, nearest values first."""
-        bdd, names = self.bdd, self.names
-        sets = {name: {seed[name]} for name in names}
-        # The facts after the one being widened still hold their seed's cell.
-        after: list[Node] = [bdd.true] * (len(names) + 1)
-        for index in reversed(range(len(names))):
-            after[index] = after[index + 1] & bdd.cell(names[index], seed[names[index]])
-        before = bdd.true
-        for index, name in enumerate(names):
-            others = before & after[index + 1]
-            for value in _widening(seed[name], len(bdd.cells[name])):
-                bdd.clock.tick()
-                if others & bdd.cell(name, value) & self.outside == bdd.false:
-                    sets[name].add(value)
-            before &= bdd.cube({name: sets[name]})
-        facts: list[tuple[str, tuple[Any, ...]]] = []
-        count = 1
-        for name in names:
-            count *= len(sets[name])
-            if len(sets[name]) != len(bdd.cells[name]):
-                facts.append((name, tuple(self.space.value(name, p) for p in sorted(sets[name]))))
-        return Cube(tuple(facts), count), before
-
-
-def _widening(start: int, size: int) -> list[int]:
-    """The other positions of a domain, nearest to ``start`` first (lower before higher)."""
-    return sorted((p for p in range(size) if p != start), key=lambda p: (abs(p - start), p))
-
-
 # --- the diff ----------------------------------------------------------------------------------
 
 
@@ -522,20 +587,27 @@ def _load(location: str, side: str) -> RuleBase:
         raise DiffError([f"{side} rule base ({shorten(location)}): {p}" for p in error.problems]) from None
 
 
-def diff(old: str | Path, new: str | Path, *, budget: float | None = DEFAULT_BUDGET) -> RuleBaseDiff:
-    """Compare two rule bases over every complete assessment.
+def diff(
+    old: str | Path, new: str | Path, *, budget: float | None = DEFAULT_BUDGET, strict: bool = False
+) -> RuleBaseDiff:
+    """Compare two rule bases: item by item, then over every complete assessment.
 
     Args:
         old: The folder of the rule base in use.
         new: The folder of the proposed rule base.
         budget: Seconds the comparison may take (checked between its steps, so
             one step can run over); ``None`` for no limit.
+        strict: Refuse two rule bases that share name and version but not
+            content, instead of warning (:attr:`RuleBaseDiff.warnings`).
 
     Returns:
-        Every change of decision, admissions and in treatment, with exact counts.
+        The items added, removed and changed; every change of decision,
+        admissions and in treatment, with exact counts, split by the changed
+        items responsible and described by exact conditions.
 
     Raises:
         DiffError: a rule base does not load, or the two cannot be compared.
+        SameLabel: with ``strict``, the content changed but name and version did not.
         DiffUnfinished: the comparison was not finished within ``budget``.
     """
     clock = Clock(budget)
@@ -549,21 +621,26 @@ def diff(old: str | Path, new: str | Path, *, budget: float | None = DEFAULT_BUD
     if problems:
         raise DiffError(problems)
     old_rb, new_rb = rulebases
+    same_label = same_label_other_content(old_rb, new_rb)
+    if strict and same_label:
+        info = new_rb.info
+        raise SameLabel([_same_label_text(info.name, info.version)])
+    items = item_changes(old_rb, new_rb)
     try:
         space = _Space(old_rb, new_rb, clock)
-        admissions = _part(space, old_rb, new_rb, None, space.clinical, space.size)
+        admissions = _part(space, old_rb, new_rb, items, None, space.clinical, space.size)
         if space.currents:
             names, size = space.treatment_names, space.size * space.situations
-            treatment = _part(space, old_rb, new_rb, space.currents, names, size)
+            treatment = _part(space, old_rb, new_rb, items, space.currents, names, size)
         else:
             treatment = Part(0, ())
     except OutOfTime:
         raise DiffUnfinished(clock.budget or 0.0) from None
     return RuleBaseDiff(
-        old=str(old),
-        new=str(new),
-        old_name=_name(old_rb),
-        new_name=_name(new_rb),
+        old=_label(str(old), old_rb),
+        new=_label(str(new), new_rb),
+        items=items,
+        same_label=same_label,
         vocabulary=tuple(space.notes),
         admissions=admissions,
         in_treatment=treatment,
@@ -572,21 +649,29 @@ def diff(old: str | Path, new: str | Path, *, budget: float | None = DEFAULT_BUD
     )
 
 
-def _name(rulebase: RuleBase) -> str:
+def _label(location: str, rulebase: RuleBase) -> Label:
     info = rulebase.info
-    return f"{info.name} {info.version}, sha256 {info.sha256}"
+    return Label(location, info.name, info.version, info.sha256)
 
 
 def _part(
-    space: _Space, old: RuleBase, new: RuleBase, currents: Sequence[str] | None, names: Sequence[str], size: int
+    space: _Space,
+    old: RuleBase,
+    new: RuleBase,
+    items: Sequence[ItemChange],
+    currents: Sequence[str] | None,
+    names: Sequence[str],
+    size: int,
 ) -> Part:
-    """Every change over one space (admissions, or in treatment at ``currents``), covered by cubes."""
+    """Every change over one space (admissions, or in treatment at ``currents``), attributed and described."""
     found = []
     olds, news = _decisions(old, space, currents), _decisions(new, space, currents)
+    prints = footprints(space, old, new, items, currents)
     for a, b, region in _changes(olds, news, space.bdd):
         count = space.bdd.count(region, names)
-        cubes = _Cover(space, names, region).cubes()
-        found.append(Change(a, b, count, tuple(cubes)))
+        sides = ((a.level, a.emergency), (b.level, b.emergency))
+        parts = causes(space, old, new, names, region, prints, sides, currents)
+        found.append(Change(a, b, count, parts))
     return Part(size, tuple(found))
 
 
@@ -594,23 +679,37 @@ def _part(
 
 
 def population(old: str | Path, new: str | Path, stream: IO[bytes], source: str) -> Population:
-    """How the decisions of the assessments in a JSON Lines stream change, by (old, new) level."""
+    """How the decisions of the assessments in a JSON Lines stream change, by (old, new) level and transition.
+
+    Args:
+        old: The folder of the rule base in use.
+        new: The folder of the proposed rule base.
+        stream: JSON Lines of assessments, as ``levelcare batch`` reads them
+            (a record's ``_id`` names it in the table).
+        source: How to name the stream in the report.
+
+    Returns:
+        The records per pair of decisions, each with its ``_id`` (or line number).
+    """
     engines = Engine(load(str(old))), Engine(load(str(new)))
-    counts: dict[tuple[str, str], list[int]] = {}
-    examples: dict[tuple[str, str], tuple[list[int], list[int]]] = {}
+    counts: dict[_Key, list[int]] = {}
+    found: dict[_Key, tuple[list[Record], list[Record]]] = {}
     invalid: list[tuple[int, str]] = []
     records = 0
     reader = _batch.LineReader(stream)
     for number, raw in reader:
         records += 1
+        record = Record(number)
         try:
             if isinstance(raw, int):
                 msg = f"{raw} bytes long, more than the limit for one assessment"
                 raise _batch.InputError([_problem(msg)])
-            facts = _batch.parse_facts(raw)
+            facts, record_id = _batch.parse_facts_and_id(raw)
+            record = Record(number, record_id)
         except _batch.InputError as error:
             invalid.append((number, "; ".join(str(p) for p in error.problems)))
-            key, changed = ("invalid", "invalid"), False
+            key: _Key = ("invalid", None, "invalid", None)
+            changed = False
         else:
             sides: list[Outcome | None] = []
             messages = []
@@ -622,30 +721,34 @@ def population(old: str | Path, new: str | Path, stream: IO[bytes], source: str)
                     messages.append(f"invalid for the {side} rule base: " + "; ".join(str(p) for p in error.problems))
             if messages:
                 invalid.append((number, "; ".join(messages)))
-            key = (_side_name(sides[0]), _side_name(sides[1]))
+            key = (*_side_key(sides[0]), *_side_key(sides[1]))
             changed = sides[0] != sides[1]
         tally = counts.setdefault(key, [0, 0])
         tally[0] += 1
         tally[1] += changed
-        kept = examples.setdefault(key, ([], []))[0 if changed else 1]
-        if len(kept) < EXAMPLE_LINES:
-            kept.append(number)
+        found.setdefault(key, ([], []))[0 if changed else 1].append(record)
     reader.detach()  # the caller closes the stream
 
-    def order(key: tuple[str, str]) -> tuple[bool, int, tuple[str, str]]:
-        return (counts[key][1] == 0, -counts[key][0], key)
+    def order(key: _Key) -> tuple[bool, int, tuple[str, str, str, str]]:
+        return (counts[key][1] == 0, -counts[key][0], (key[0], key[1] or "", key[2], key[3] or ""))
 
     table = tuple(
         PopulationRow(
-            key[0],
-            key[1],
-            counts[key][0],
-            counts[key][1],
-            tuple([*examples[key][0], *examples[key][1]][:EXAMPLE_LINES]),
+            old=key[0],
+            new=key[2],
+            count=counts[key][0],
+            changed=counts[key][1],
+            records=(*found[key][0], *found[key][1]),
+            old_transition=key[1],
+            new_transition=key[3],
         )
         for key in sorted(counts, key=order)
     )
     return Population(source, records, table, tuple(invalid))
+
+
+#: A population row's key: old level and transition, new level and transition.
+_Key = tuple[str, str | None, str, str | None]
 
 
 def _outcome_of(engine: Engine, facts: Mapping[str, Any]) -> Outcome:
@@ -658,10 +761,12 @@ def _outcome_of(engine: Engine, facts: Mapping[str, Any]) -> Outcome:
     )
 
 
-def _side_name(outcome: Outcome | None) -> str:
+def _side_key(outcome: Outcome | None) -> tuple[str, str | None]:
     if outcome is None:
-        return "invalid"
-    return outcome.status if outcome.level is None else outcome.level
+        return "invalid", None
+    if outcome.level is None:
+        return outcome.status, None
+    return outcome.level, outcome.transition
 
 
 def _problem(message: str) -> AssessmentProblem:
