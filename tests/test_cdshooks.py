@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -32,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from conftest import EXAMPLES_DIR
+from conftest import EXAMPLES_DIR, RULES_DIR
 from levelcare import Engine, LevelCareError, fhir
 from levelcare._adapters import _store, cdshooks
 from levelcare.overrides import REASON_SYSTEM, REASONS, PlacementOverride, facts_digest
@@ -255,6 +256,19 @@ def test_an_unreadable_assessment_gives_a_warning_card_listing_the_problems(
     assert card["summary"] == "Level of care: the latest assessment cannot be read (2 problems)"
     assert "- `harm_risk`: expected one of" in card["detail"]
     assert "- `suicide_risk`: unknown linkId; did you mean 'harm_risk'?" in card["detail"]
+
+
+def test_an_assessment_with_more_problems_than_are_listed_counts_them_all_on_its_card(
+    service: str, engine: Engine, keys: Keys
+) -> None:
+    response = assessment(engine, {"harm_risk": "none"}, authored="2026-02-01T09:00:00Z")
+    response["item"] += [{"linkId": f"unknown_{n}", "answer": [{"valueBoolean": True}]} for n in range(30)]
+    card = only_card(post(service, SERVICE, request(response), keys))
+    assert card["summary"] == "Level of care: the latest assessment cannot be read (30 problems)"
+    lines = card["detail"].splitlines()[2:]
+    assert len(lines) == 21
+    assert lines[0].startswith("- `unknown_0`: unknown linkId")
+    assert lines[-1] == "- ... and 10 more problems"
 
 
 def test_r4_resources(engine: Engine) -> None:
@@ -937,7 +951,14 @@ def test_feedback_problems_are_bounded(service: str, keys: Keys) -> None:
 @contextlib.contextmanager
 def levelcare_serve(port: int, *args: str | Path) -> Iterator[str]:
     """``levelcare serve`` in a process of its own on 127.0.0.1, stopped (SIGINT) on leaving."""
-    command = [sys.executable, "-m", "levelcare", "serve", "--port", str(port), *map(str, args)]
+    with levelcare_serve_with((), port, *args) as base:
+        yield base
+
+
+@contextlib.contextmanager
+def levelcare_serve_with(common: tuple[str | Path, ...], port: int, *args: str | Path) -> Iterator[str]:
+    """``levelcare [COMMON...] serve --port PORT ARGS...``, as :func:`levelcare_serve` runs it."""
+    command = [sys.executable, "-m", "levelcare", *map(str, common), "serve", "--port", str(port), *map(str, args)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -1037,6 +1058,41 @@ def test_every_worker_of_levelcare_serve_keeps_the_request_limits(tmp_path: Path
         with socket.create_connection(("127.0.0.1", port), timeout=10) as silent:
             silent.settimeout(10)
             assert silent.recv(4096).startswith(b"HTTP/1.1 408 ")
+
+
+def _unsound_rules(tmp_path: Path) -> Path:
+    """The shipped rules with IN-2 requiring PHP: they load, but two of their cases fail ``levelcare check``."""
+    folder = tmp_path / "unsound"
+    shutil.copytree(RULES_DIR, folder)
+    path = folder / "inpatient.toml"
+    text = path.read_text(encoding="utf-8")
+    assert text.count('id = "IN-2"\nlevel = "inpatient"') == 1
+    path.write_text(text.replace('id = "IN-2"\nlevel = "inpatient"', 'id = "IN-2"\nlevel = "php"'), encoding="utf-8")
+    return folder
+
+
+def test_levelcare_serve_refuses_a_rule_base_that_fails_its_check(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "levelcare", "--rules", str(_unsound_rules(tmp_path)), "serve", "--no-auth"]
+    command += ["--port", str(free_port()), "--database", str(tmp_path / "state.sqlite3")]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 1
+    assert "the rule base did not pass levelcare check, 2 problems:" in result.stderr
+    assert "--allow-unverified" in result.stderr
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_every_card_of_an_unverified_rule_base_says_so(tmp_path: Path, engine: Engine, workers: str) -> None:
+    port = free_port()
+    args = ("--no-auth", "--workers", workers, "--database", tmp_path / "state.sqlite3", "--allow-unverified")
+    body = request(assessment(engine, example_facts("moderate-working-parent"), authored="2026-02-01T09:00:00Z"))
+    rules = ("--rules", _unsound_rules(tmp_path))
+    with levelcare_serve_with(rules, port, *args, "--feedback", tmp_path / "feedback.jsonl") as base:
+        for _ in range(3):
+            card = only_card(httpx.post(base + SERVICE, json=body, timeout=30))
+            assert card["summary"].startswith("UNVERIFIED rules: Level of care: IOP")
+            assert len(card["summary"]) <= 140
+            assert card["indicator"] == "warning"
+            assert card["detail"].startswith("**This rule base did not pass levelcare check**")
 
 
 def test_the_database_is_created_for_its_owner_and_never_through_a_link(tmp_path: Path) -> None:

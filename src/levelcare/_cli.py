@@ -496,7 +496,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         msg = f'levelcare serve needs the server extra (pip install "levelcare[server]"): {error.name} is missing'
         raise LevelCareError(msg) from None
     state = _state_settings(args)
-    engine = Engine(_rulebase(args.rules))
+    engine = _verified_engine(_rulebase(args.rules), "serve", args.allow_unverified)
     loopback = cdshooks.is_loopback(args.host)
     if args.no_auth and not loopback:
         msg = f"--no-auth is for local use only; {args.host} is not a loopback address: configure --issuer instead"
@@ -523,7 +523,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     )
     if not auth:
         _stderr("JWT authentication is off: for local use only")
-    recipe = _serve_recipe(args, config)
+    recipe = _serve_recipe(args, config, engine)
     cdshooks.serve(engine, config, host=args.host, port=args.port, workers=args.workers, recipe=recipe)
     return EXIT_DECIDED
 
@@ -597,7 +597,7 @@ def _state_settings(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _serve_recipe(args: argparse.Namespace, config: Any) -> Any:
+def _serve_recipe(args: argparse.Namespace, config: Any, engine: Engine) -> Any:
     """The recipe worker processes rebuild the service from (checked here, once, with the database).
 
     Paths are made absolute without following links, so that the database check sees what the workers open.
@@ -621,6 +621,7 @@ def _serve_recipe(args: argparse.Namespace, config: Any) -> Any:
         clock_skew=config.clock_skew,
         retention_days=config.retention_days,
         edge=_serve_edge(args),
+        unverified=engine.rulebase.unverified,
     )
     # Refuse an unusable database before any worker starts; this also purges expired rows.
     Store(recipe.database, retention_days=recipe.retention_days).close()
@@ -649,6 +650,11 @@ def _add_serve(commands: Any, common: argparse.ArgumentParser) -> None:
     serve.add_argument("--fhir-version", choices=["R5", "R4"], default="R5", help="FHIR version of returned resources")
     _add_serve_edge(serve)
     _add_serve_state(serve)
+    serve.add_argument(
+        "--allow-unverified",
+        action="store_true",
+        help="serve a rule base that does not pass levelcare check; every card then says it is unverified",
+    )
     serve.set_defaults(run=_cmd_serve)
 
 

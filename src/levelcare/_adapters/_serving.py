@@ -46,6 +46,8 @@ class ServiceRecipe:
         retention_days: As in :class:`cdshooks.ServiceConfig`.
         edge: The FHIR servers and request limits, by their
             :class:`cdshooks.ServiceConfig` field names, as JSON holds them.
+        unverified: Whether the rule base is served although it did not pass
+            ``levelcare check`` (each worker's cards then say so).
     """
 
     rules: str | None
@@ -59,6 +61,7 @@ class ServiceRecipe:
     clock_skew: int = 30
     retention_days: float = 30.0
     edge: dict[str, Any] = attrs.field(factory=dict)
+    unverified: bool = False
 
     def build(self) -> tuple[Engine, cdshooks.ServiceConfig]:
         """The engine and the service configuration this recipe describes.
@@ -66,7 +69,8 @@ class ServiceRecipe:
         Raises:
             LevelCareError: a rule base, key file or setting is not usable.
         """
-        engine = Engine(load(default_location() if self.rules is None else self.rules))
+        rulebase = load(default_location() if self.rules is None else self.rules)
+        engine = Engine(rulebase.as_unverified() if self.unverified else rulebase)
         issuers: dict[str, tuple[Any, ...]] = {}
         for iss, path in self.issuers:
             issuers[iss] = issuers.get(iss, ()) + cdshooks.load_keys(path)

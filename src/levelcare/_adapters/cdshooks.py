@@ -78,6 +78,11 @@ RECEIVED_LEVEL_EXTENSION = "org.levelcare.received-level"
 #: Asymmetric algorithms only: CDS Hooks requires ES384 and RS384; a shared secret is never accepted.
 ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512")
 _SUMMARY_LIMIT = 139
+_UNVERIFIED_SUMMARY = "UNVERIFIED rules: "
+_UNVERIFIED_DETAIL = (
+    "**This rule base did not pass levelcare check**: the service runs it with --allow-unverified. "
+    "Check the decision against the rules before relying on it.\n\n"
+)
 #: The longest ``jti`` remembered; a longer one is refused.
 _MAX_JTI = 255
 #: At most this many feedback problems are listed; the rest are counted.
@@ -495,8 +500,9 @@ class _Service:
         try:
             facts = _fhir.assessment_from_response(response, self.engine)
         except InvalidAssessment as error:
-            lines = [f"- `{p.fact}`: {p.message}" for p in error.problems]
-            count = len(error.problems)
+            # The last listed problem may be the count of those not listed.
+            lines = [f"- `{p.fact}`: {p.message}" if p.fact else f"- {p.message}" for p in error.problems]
+            count = len(error.problems) - bool(error.omitted) + error.omitted
             # Feedback on this card is welcome too: remember it, with no decision behind it.
             self.store.add_card(
                 IssuedCard(
@@ -510,7 +516,7 @@ class _Service:
             )
             return {
                 "uuid": card_id,
-                "summary": f"Level of care: the latest assessment cannot be read ({count} problem{'s' * (count != 1)})",
+                "summary": f"Level of care: the latest assessment cannot be read ({count:,} problem{'s' * (count != 1)})",
                 "indicator": "warning",
                 "detail": "**The latest assessment cannot be read**; correct it and open the record again.\n\n"
                 + "\n".join(lines),
@@ -544,6 +550,11 @@ class _Service:
             card["suggestions"] = [self.suggestion(decision.level, patient, suggestion)]
             card["selectionBehavior"] = "at-most-one"
             card["overrideReasons"] = reason_codings()
+        if info.unverified:
+            # Run with --allow-unverified: the clinician must know before acting on it.
+            card["summary"] = _UNVERIFIED_SUMMARY + card["summary"][: _SUMMARY_LIMIT - len(_UNVERIFIED_SUMMARY)]
+            card["indicator"] = "critical" if decision.emergency else "warning"
+            card["detail"] = _UNVERIFIED_DETAIL + card["detail"]
         card["_guidance"] = guidance
         return card
 
