@@ -17,10 +17,11 @@ from hypothesis import given
 import levelcare
 from conftest import RULES_DIR
 from levelcare import Engine, Finding, Level, Severity, VerificationReport
+from levelcare._cli import main
 from levelcare._rulebase import Rule
 from levelcare._rulebase import _conditions as cond
 from levelcare._rulebase._vocabulary import Fact, Vocabulary
-from levelcare._verify import EXIT_UNVERIFIED, _conflict, _satisfiable, _Verifier, check_command
+from levelcare._verify import EXIT_UNVERIFIED, _conflict, _satisfiable, _Verifier
 from levelcare.testing import assessments
 
 CASES_DIR = Path(__file__).resolve().parent / "rulebases"
@@ -233,18 +234,18 @@ def test_a_check_not_decided_within_the_budget_is_unverified_never_passed(
     assert all("not decided within the time budget" in f.message for f in report.findings)
     assert not report.ok and report.errors == () and report.exit_status() == 4
     assert report.checked == {}
-    assert check_command(str(broken["shadowed-rule"]), False, 1e-9) == EXIT_UNVERIFIED
+    assert main(["check", str(broken["shadowed-rule"]), "--budget", "1e-9"]) == EXIT_UNVERIFIED
     out = capsys.readouterr().out
     assert "unverified [not-monotone]" in out
     assert out.rstrip().endswith(f"0 errors, 0 warnings, {len(report.findings)} unverified.")
-    assert check_command(str(broken["contradictory-condition"]), True, 1e-9) == EXIT_UNVERIFIED
+    assert main(["check", str(broken["contradictory-condition"]), "--json", "--budget", "1e-9"]) == EXIT_UNVERIFIED
     data = json.loads(capsys.readouterr().out)
     assert data["unverified"] == len(data["findings"]) > 0 and data["errors"] == 0 and not data["ok"]
     # An error found takes precedence over a check left undecided.
     both = attrs.evolve(report, findings=(*report.findings, levelcare.verify(broken["contradictory-condition"]).errors[0]))
     assert both.exit_status() == 1
     # With time enough, the same rule base passes with its one warning.
-    assert check_command(str(broken["shadowed-rule"]), False, 600) == 0
+    assert main(["check", str(broken["shadowed-rule"]), "--budget", "600"]) == 0
 
 
 def test_a_faulty_rule_in_a_vocabulary_too_large_to_enumerate_is_found(
@@ -259,7 +260,7 @@ def test_a_faulty_rule_in_a_vocabulary_too_large_to_enumerate_is_found(
     assert finding.counterexample is not None and finding.contrast is not None
     assert (finding.counterexample["support_system"], finding.contrast["support_system"]) == ("limited", "none")
     assert finding.count == 72 * 3**4
-    assert check_command(str(folder), False) == 1
+    assert main(["check", str(folder)]) == 1
     assert "error [not-monotone] PH-8 (php.toml)" in capsys.readouterr().out
 
 
@@ -304,7 +305,7 @@ def test_a_rule_the_engine_cannot_compile_fails_the_check(tmp_path: Path, capsys
     # Both rules that read the fact are named: a readiness sign and a consideration.
     assert sorted(key(f)[:3] for f in engine) == [("error", "engine", "CF-5"), ("error", "engine", "TR-6")]
     assert all("weeks_at_current_level" in f.message for f in engine)
-    assert check_command(str(target), False) == 1
+    assert main(["check", str(target)]) == 1
     assert "error [engine] TR-6" in capsys.readouterr().out
 
 
@@ -418,11 +419,11 @@ def test_something_that_is_not_a_rule_base_gives_a_finding_not_an_exception() ->
 
 def test_check_command_on_the_shipped_rules(capsys: pytest.CaptureFixture[str]) -> None:
     """`levelcare check` exits 0 for the shipped rules, as text and as JSON."""
-    assert check_command(None, False) == 0
+    assert main(["check"]) == 0
     out = capsys.readouterr().out
     assert "Rule base levelcare-core" in out
     assert out.rstrip().endswith("0 errors, 0 warnings.")
-    assert check_command(str(RULES_DIR), True) == 0
+    assert main(["check", str(RULES_DIR), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert (data["ok"], data["findings"]) == (True, [])
 
@@ -431,11 +432,11 @@ def test_check_command_fails_on_errors_and_passes_on_warnings(
     capsys: pytest.CaptureFixture[str], broken: dict[str, Path], tmp_path: Path
 ) -> None:
     """Errors give exit status 1; a rule base with only warnings passes."""
-    assert check_command(str(broken["emergency-without-inpatient"]), False) == 1
+    assert main(["check", str(broken["emergency-without-inpatient"])]) == 1
     assert "error [emergency-level] EM-1 (emergency.toml)" in capsys.readouterr().out
-    assert check_command(str(broken["shadowed-rule"]), False) == 0
+    assert main(["check", str(broken["shadowed-rule"])]) == 0
     assert "warning [never-decides] IO-1 (iop.toml)" in capsys.readouterr().out
-    assert check_command(str(tmp_path / "nowhere"), True) == 1
+    assert main(["check", str(tmp_path / "nowhere"), "--json"]) == 1
     data = json.loads(capsys.readouterr().out)
     assert [(f["check"], f["message"]) for f in data["findings"]] == [("load", "no such rule base folder")]
 

@@ -297,9 +297,14 @@ def _cmd_check(args: argparse.Namespace) -> int:
     if args.case is not None:
         return _show_case(rules_dir, args.case, args.json)
     # Imported when used: no other command needs the verifier.
-    from ._verify import check_command
+    from ._verify import verify
 
-    return check_command(rules_dir, args.json, args.budget)
+    report = verify(default_location() if rules_dir is None else rules_dir, budget=args.budget)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2, sort_keys=True))
+    else:
+        print(report.render())
+    return report.exit_status()
 
 
 def _show_case(rules_dir: str | None, name: str, as_json: bool) -> int:

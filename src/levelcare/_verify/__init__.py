@@ -21,13 +21,12 @@ functions held in binary decision diagrams, so nothing is enumerated:
 
 from __future__ import annotations
 
-import json
 import os
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from .._engine import Engine
-from .._rulebase import default_location, load
+from .._rulebase import load
 from .._rulebase._vocabulary import shorten, type_name
 from ..exceptions import RuleBaseError, RuleProblem, UnverifiedRuleBase
 from ._checks import _Verifier
@@ -50,7 +49,6 @@ __all__ = [
     "Finding",
     "Severity",
     "VerificationReport",
-    "check_command",
     "require_verified",
     "verify",
 ]
@@ -142,27 +140,3 @@ def require_verified(engine: Engine, *, budget: float | None = DEFAULT_BUDGET) -
         ]
         raise UnverifiedRuleBase(problems)
     return report
-
-
-def check_command(rules_dir: str | None, as_json: bool, budget: float | None = DEFAULT_BUDGET) -> int:
-    """``levelcare check [RULES_DIR] [--json] [--budget SECONDS]``: verify a rule base and print the report.
-
-    Args:
-        rules_dir: The rule base folder; ``None`` checks the shipped rule base.
-        as_json: Print the report as JSON instead of text.
-        budget: Seconds the symbolic checks may take; ``None`` for no limit.
-
-    Returns:
-        The exit status: 0 when there are no errors (warnings allowed), 1 when
-        there are errors, 4 when there are none but a check was not decided
-        within the budget.
-
-    .. versionadded:: 1.0
-    """
-    target: Traversable | str = default_location() if rules_dir is None else rules_dir
-    report = verify(target, budget=budget)
-    if as_json:
-        print(json.dumps(report.to_dict(), indent=2, sort_keys=True))
-    else:
-        print(report.render())
-    return report.exit_status()
