@@ -106,3 +106,16 @@ def test_ruled_out_statements_spell_level_names_as_clinicians_do() -> None:
     decision = levelcare.decide({"withdrawal_risk": "severe"})
     statements = [r.statement for r in decision.ruled_out if r.level is not None and r.level < Level.INPATIENT]
     assert [s.split(" is ruled out")[0] for s in statements] == ["Outpatient", "IOP", "PHP"]
+
+
+def test_reading_a_decision_of_another_rule_base_without_its_levels_says_to_pass_them() -> None:
+    data = levelcare.decide({"withdrawal_risk": "severe"}).to_dict()
+    data["level_range"] = ["detox", "inpatient"]
+    with pytest.raises(levelcare.InvalidDecisionData) as caught:
+        levelcare.Decision.from_dict(data)
+    assert caught.value.problems[0].startswith("level_range: 'detox' is not a level")
+    assert "pass Decision.from_dict(data, levels=engine.levels)" in caught.value.problems[-1]
+    # Given levels, the same mistake is only the mistake.
+    with pytest.raises(levelcare.InvalidDecisionData) as given:
+        levelcare.Decision.from_dict(data, levels=levelcare.Engine.default().levels)
+    assert not any("levels=" in problem for problem in given.value.problems)

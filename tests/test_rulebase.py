@@ -254,3 +254,19 @@ def test_a_file_that_does_not_read_stops_the_checks_that_need_every_file(rules: 
     assert messages[1].endswith("; the rule base is checked further once every file reads")
     assert len(found) == 2
     assert not any("otherwise" in m for m in messages)
+
+
+@pytest.mark.parametrize(
+    ("written", "meant"),
+    [("greater_than", "at_least"), ("less_than", "at_most"), ("gte", "at_least"), ("equals", "is"), ("in", "one_of")],
+)
+def test_an_operator_of_another_rule_language_is_answered_with_the_one_that_means_the_same(
+    rules: Path, written: str, meant: str
+) -> None:
+    """``greater_than`` is spelt most like ``at_most``, but means ``at_least``: the suggestion follows the meaning."""
+    patch(rules, "inpatient.toml", 'fact = "harm_risk", at_least', f'fact = "harm_risk", {written}')
+    [(file, rule_id, message)] = problems(rules)
+    assert (file, rule_id) == ("inpatient.toml", "IN-1")
+    assert f"unknown operator '{written}'; did you mean '{meant}'?" in message
+    if meant in ("at_least", "at_most"):
+        assert message.endswith("(at_least and at_most include the value itself)")

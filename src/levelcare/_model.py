@@ -413,10 +413,23 @@ class Decision:
                 a data-required decision with a level, ...).
         """
         if levels is None:
-            levels = _shipped_levels()
-        elif not isinstance(levels, LevelSet):
+            try:
+                return cls._read(data, _shipped_levels())
+            except InvalidDecisionData as error:
+                if not any(_NOT_A_LEVEL in problem for problem in error.problems):
+                    raise
+                hint = (
+                    "levels: these are the shipped rule base's levels; for a decision of an organisation's "
+                    "own rule base, pass Decision.from_dict(data, levels=engine.levels)"
+                )
+                raise InvalidDecisionData(*error.problems, hint) from None
+        if not isinstance(levels, LevelSet):
             msg = f"levels: expected a LevelSet such as engine.levels, got {type_name(levels)}"
             raise InvalidDecisionData(msg)
+        return cls._read(data, levels)
+
+    @classmethod
+    def _read(cls, data: Mapping[str, Any], levels: LevelSet) -> Decision:
         reader = _Reader(data, "decision", levels)
         level = reader.level("level", optional=True)
         transition_value = reader.get("transition", (str, type(None)))
@@ -456,6 +469,9 @@ class Decision:
         if problems:
             raise InvalidDecisionData(*problems)
         return decision
+
+
+_NOT_A_LEVEL = "is not a level"
 
 
 def _inconsistencies(d: Decision) -> list[str]:
@@ -550,7 +566,7 @@ class _Reader:
 def _level(value: object, where: str, levels: LevelSet) -> Level:
     found = levels.get(value) if isinstance(value, str) else None
     if found is None:
-        msg = f"{where}: {shorten(value)} is not a level; expected one of {', '.join(levels.ids)}"
+        msg = f"{where}: {shorten(value)} {_NOT_A_LEVEL}; expected one of {', '.join(levels.ids)}"
         raise InvalidDecisionData(msg)
     return found
 

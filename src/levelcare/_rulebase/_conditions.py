@@ -66,6 +66,17 @@ def context_domain(name: str, levels: tuple[str, ...]) -> tuple[Any, ...]:
 
 
 PROGRAM_MINIMUMS = ("hours", "days")
+# Operators other rule languages spell differently, and what they mean here: a
+# suggestion by spelling alone would offer at_most for greater_than.
+_OPERATOR_MEANINGS = {
+    **dict.fromkeys(("greater_than", "gt", "gte", "ge", "greater_or_equal", "min", "minimum", "above"), "at_least"),
+    **dict.fromkeys(("less_than", "lt", "lte", "le", "less_or_equal", "max", "maximum", "below"), "at_most"),
+    **dict.fromkeys(("equals", "equal", "eq", "value"), "is"),
+    **dict.fromkeys(("not_equal", "not_equals", "ne", "neq", "isnt"), "is_not"),
+    **dict.fromkeys(("in", "any_of", "among"), "one_of"),
+}
+_BOUNDED = frozenset({"at_least", "at_most"})
+_BOUNDS_NOTE = "at_least and at_most include the value itself"
 _FACT_OPERATORS = ("is", "is_not", "one_of", "at_least", "at_most", "below_program_minimum")
 
 
@@ -336,8 +347,15 @@ def _parse_fact(
     operators = [k for k in data if k != "fact"]
     unknown_keys = [k for k in operators if k not in _FACT_OPERATORS]
     if unknown_keys:
-        hint = suggest(str(unknown_keys[0]), _FACT_OPERATORS)
-        suggestion = f"; did you mean {hint!r}?" if hint else ""
+        name = str(unknown_keys[0])
+        meant = _OPERATOR_MEANINGS.get(name.lower().replace("-", "_"))
+        if meant is not None:
+            suggestion = (
+                f"; did you mean {meant!r}? ({_BOUNDS_NOTE})" if meant in _BOUNDED else f"; did you mean {meant!r}?"
+            )
+        else:
+            hint = suggest(name, _FACT_OPERATORS)
+            suggestion = f"; did you mean {hint!r}?" if hint else ""
         problems.append(f"{path}: unknown operator {shorten(unknown_keys[0])}{suggestion}")
         return FALSE
     if len(operators) != 1:
