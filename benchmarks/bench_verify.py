@@ -200,7 +200,9 @@ def main() -> int:
         size = generated(n_facts, n_rules)
         seconds = statistics.median(timed(functools.partial(symbolic, size), 1 if quick else 3))
         base = base or seconds
-        print(f"growth: {n_facts:3d} facts, {n_rules:4d} criteria: {seconds:8.3f} s  ({seconds / base:6.2f}x the first)")
+        print(
+            f"growth: {n_facts:3d} facts, {n_rules:4d} criteria: {seconds:8.3f} s  ({seconds / base:6.2f}x the first)"
+        )
 
     if quick:
         print("quick run: targets not judged")
