@@ -70,7 +70,7 @@ def generated(facts: int, rules: int, seed: int = 1) -> RuleBase:
     readiness rule that read admission facts reads generated ones instead.
     """
     rng = random.Random(seed)
-    shipped = Engine.default()._rb
+    shipped = Engine.default().loaded_rulebase
     sources = (shipped.sources[0].id,)
     clinical = [
         Fact(
@@ -158,8 +158,8 @@ def main() -> int:
     location = default_location()
     shipped = timed(lambda: levelcare.verify(location), rounds)
     engine = Engine.default()
-    _, composed = space_size(engine._rb)
-    analysis = Analysis(Placement(engine._rb))
+    _, composed = space_size(engine.loaded_rulebase)
+    analysis = Analysis(Placement(engine.loaded_rulebase))
     rng = random.Random(1)
     sample = []
     for _ in range(100 if quick else 1_000):
@@ -200,7 +200,9 @@ def main() -> int:
         size = generated(n_facts, n_rules)
         seconds = statistics.median(timed(functools.partial(symbolic, size), 1 if quick else 3))
         base = base or seconds
-        print(f"growth: {n_facts:3d} facts, {n_rules:4d} criteria: {seconds:8.3f} s  ({seconds / base:6.2f}x the first)")
+        print(
+            f"growth: {n_facts:3d} facts, {n_rules:4d} criteria: {seconds:8.3f} s  ({seconds / base:6.2f}x the first)"
+        )
 
     if quick:
         print("quick run: targets not judged")

@@ -1013,7 +1013,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INVALID
     except UnverifiedRuleBase as error:
         _stderr(str(error))
-        _stderr("levelcare check shows every finding; --allow-unverified runs it anyway, each decision marked unverified")
+        _stderr(
+            "levelcare check shows every finding; --allow-unverified runs it anyway, each decision marked unverified"
+        )
         return EXIT_ERROR
     except RuleBaseError as error:
         _stderr(str(error))

@@ -89,8 +89,6 @@ class TooLongNumber:
         return f"<{self.digits} digits>"
 
 
-
-
 def type_name(value: object) -> str:
     """The JSON-ish name of a value's type, for error messages."""
     if value is None:

@@ -84,7 +84,7 @@ def parse_base(text: object) -> Base:
     """
     if not isinstance(text, str):
         msg = "expected a URL string"
-        raise ValueError(msg)
+        raise ValueError(msg)  # noqa: TRY004 - a request's or setting's bad value, like every other URL problem
     if len(text) > _MAX_URL:
         msg = f"the URL is over {_MAX_URL} characters"
         raise ValueError(msg)
@@ -120,12 +120,12 @@ def _authority(authority: str, scheme: str) -> tuple[str, int]:
         raise ValueError(msg)
     if authority.startswith("["):
         host, bracket, rest = authority[1:].partition("]")
+        msg = "the host is not a valid IPv6 address"
+        if not bracket:
+            raise ValueError(msg)
         try:
-            if not bracket:
-                raise ValueError(host)
             host = str(ipaddress.IPv6Address(host))
         except ValueError:
-            msg = "the host is not a valid IPv6 address"
             raise ValueError(msg) from None
         port_text = rest[1:] if rest.startswith(":") else None
         if rest and port_text is None:

@@ -34,19 +34,16 @@ class Lingering:
         return getattr(self._transport, name)
 
     def is_closing(self) -> bool:
-        return self._protocol._lingering >= 0 or self._transport.is_closing()
+        return self._protocol.lingering or self._transport.is_closing()
 
     def close(self) -> None:
         protocol = self._protocol
-        sending = protocol.conn.their_state in (h11.SEND_BODY, h11.ERROR) or (
-            protocol.conn.their_state is h11.IDLE and protocol._head_bytes > 0
-        )
-        if protocol._lingering >= 0 or not sending or not self._transport.can_write_eof():
+        if protocol.lingering or not protocol.client_sending() or not self._transport.can_write_eof():
             self._transport.close()
             return
-        protocol._disarm()
+        protocol.disarm()
         self._transport.write_eof()
-        protocol._lingering = 0
+        protocol.start_lingering()
         self._transport.resume_reading()
         protocol.loop.call_later(_LINGER, self._transport.close)
 
@@ -72,7 +69,7 @@ class EdgeProtocol(H11Protocol):
         self._arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
+        self.disarm()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -91,8 +88,22 @@ class EdgeProtocol(H11Protocol):
             if self._head_timer is None and self._head_bytes:
                 self._arm()
         else:
-            self._disarm()
+            self.disarm()
             self._head_bytes = 0
+
+    @property
+    def lingering(self) -> bool:
+        """Whether the connection is half-closed, dropping what the client still sends."""
+        return self._lingering >= 0
+
+    def start_lingering(self) -> None:
+        """Count, from now, the bytes that arrive after the half-close."""
+        self._lingering = 0
+
+    def client_sending(self) -> bool:
+        """Whether the client may still be sending: a body, a bad request, or part of a head."""
+        state = self.conn.their_state
+        return state in (h11.SEND_BODY, h11.ERROR) or (state is h11.IDLE and self._head_bytes > 0)
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -106,10 +117,11 @@ class EdgeProtocol(H11Protocol):
             self._refuse(400, "structure", "the request is not valid HTTP/1.1")
 
     def _arm(self) -> None:
-        self._disarm()
+        self.disarm()
         self._head_timer = self.loop.call_later(self.header_timeout, self._head_overdue)
 
-    def _disarm(self) -> None:
+    def disarm(self) -> None:
+        """Cancel the deadline on the request head, if one is running."""
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
@@ -120,6 +132,6 @@ class EdgeProtocol(H11Protocol):
             self._refuse(408, "timeout", f"the request head did not arrive within {self.header_timeout:g} seconds")
 
     def _refuse(self, status: int, code: str, problem: str) -> None:
-        self._disarm()
+        self.disarm()
         self.transport.write(raw_response(status, code, problem))
         self.transport.close()

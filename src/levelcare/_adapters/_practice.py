@@ -373,10 +373,7 @@ def read_assessments(path: str | os.PathLike[str], vocabulary: Any, wanted: Iter
         for number, raw in reader:
             lines += 1
             try:
-                if isinstance(raw, int):
-                    msg = f"{raw} bytes long, more than the limit for one assessment"
-                    raise _batch.InputError([AssessmentProblem("", msg)])
-                known, _ = _batch.read_assessment(raw, vocabulary)
+                known = _line_facts(raw, vocabulary)
             except _batch.InputError as error:
                 count += 1
                 if len(invalid) < MAX_REPORTED:
@@ -387,6 +384,19 @@ def read_assessments(path: str | os.PathLike[str], vocabulary: Any, wanted: Iter
             if digest in digests:
                 facts.setdefault(digest, known)
     return Assessments(source=source, lines=lines, facts=facts, invalid=tuple(invalid), invalid_count=count)
+
+
+def _line_facts(raw: bytes | int, vocabulary: Any) -> dict[str, FactValue]:
+    """The validated facts of one population line, as :class:`levelcare._batch.LineReader` gives it.
+
+    Raises:
+        _batch.InputError: the line is too long (``raw`` is then its length) or not a valid assessment.
+    """
+    if isinstance(raw, int):
+        msg = f"{raw} bytes long, more than the limit for one assessment"
+        raise _batch.InputError([AssessmentProblem("", msg)])
+    known, _ = _batch.read_assessment(raw, vocabulary)
+    return known
 
 
 # --- the summary ----------------------------------------------------------------------

@@ -131,25 +131,25 @@ def load_keys(path: str | os.PathLike[str]) -> tuple[Any, ...]:
     except OSError as error:
         msg = f"{path}: cannot read the key file: {error.strerror or error}"
         raise LevelCareError(msg) from None
+    jwks = text.lstrip().startswith("{")
     try:
-        if text.lstrip().startswith("{"):
-            found = tuple(
-                k.key
-                for k in jwt.PyJWKSet.from_json(text).keys
-                if isinstance(k.key, (RSAPublicKey, EllipticCurvePublicKey))
-            )
-            if not found:
-                msg = f"{path}: the JWKS holds no RSA or elliptic-curve public key"
-                raise LevelCareError(msg)
-            return found
-        key = load_pem_public_key(text.encode("ascii"))
-        if not isinstance(key, (RSAPublicKey, EllipticCurvePublicKey)):
-            msg = f"{path}: not an RSA or elliptic-curve public key"
-            raise LevelCareError(msg)
-        return (key,)
+        keys = (
+            tuple(k.key for k in jwt.PyJWKSet.from_json(text).keys)
+            if jwks
+            else (load_pem_public_key(text.encode("ascii")),)
+        )
     except (ValueError, TypeError, jwt.exceptions.PyJWKSetError, jwt.exceptions.PyJWKError) as error:
         msg = f"{path}: not a PEM public key or a JWKS: {type(error).__name__}"
         raise LevelCareError(msg) from None
+    found = tuple(key for key in keys if isinstance(key, (RSAPublicKey, EllipticCurvePublicKey)))
+    if not found:
+        msg = (
+            f"{path}: the JWKS holds no RSA or elliptic-curve public key"
+            if jwks
+            else f"{path}: not an RSA or elliptic-curve public key"
+        )
+        raise LevelCareError(msg)
+    return found
 
 
 @attrs.frozen(kw_only=True)
@@ -753,7 +753,7 @@ def _unverified(token: str) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
     header, claims = (json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))) for part in parts[:2])
     if not isinstance(header, dict) or not isinstance(claims, dict):
         msg = "not JSON objects"
-        raise ValueError(msg)
+        raise ValueError(msg)  # noqa: TRY004 - the client's bad input, like the token's other parse errors
     return header, claims
 
 
@@ -897,7 +897,7 @@ def _guarded(name: str, handler: Callable[[Request], Awaitable[Response]]) -> Ca
             return _failure_response(failure)
         except Exception as error:  # noqa: BLE001 - the service must answer, and never with no cards
             # The class only: messages and tracebacks can hold assessment values.
-            logger.error("%s: internal error %s", name, type(error).__name__)
+            logger.error("%s: internal error %s", name, type(error).__name__)  # noqa: TRY400 - no traceback
             what = "the feedback was not stored" if name == "feedback" else "no guidance could be given"
             internal = _Failure(500, "exception", [f"internal error: {what}; see the service's log"])
             return _failure_response(internal)

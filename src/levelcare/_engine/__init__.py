@@ -126,7 +126,6 @@ class Engine:
     """
 
     _default: ClassVar[Engine | None] = None
-    _default_lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, rulebase: RuleBase) -> None:
         self._rb = rulebase
@@ -160,7 +159,7 @@ class Engine:
         """The engine for the rule base shipped inside the package (built once)."""
         engine = cls._default
         if engine is None:
-            with cls._default_lock:
+            with _default_lock:
                 if cls._default is None:
                     cls._default = cls(shipped())
                 engine = cls._default
@@ -267,7 +266,7 @@ class Engine:
                 "add a tzinfo, for example datetime.now(timezone.utc)",
             )
             raise InvalidAssessment([problem])
-        if isinstance(facts, Assessment) and facts._vocabulary is self._rb.vocabulary:
+        if isinstance(facts, Assessment) and facts.vocabulary is self._rb.vocabulary:
             known: dict[str, FactValue] = dict(facts.facts)
         else:
             data = facts.to_dict() if isinstance(facts, Assessment) else facts
@@ -627,10 +626,15 @@ def _known(reason: Reason, known: Mapping[str, Any]) -> bool:
     return all(name in known for name in reason.facts)
 
 
+# Held while the default engine is built, so that two threads build it once.
+_default_lock = threading.Lock()
+
+
 def _reset_default_lock_in_child() -> None:
     # A child forked while another thread was building the default engine would
     # inherit that lock held forever; the child builds its own engine if needed.
-    Engine._default_lock = threading.Lock()
+    global _default_lock
+    _default_lock = threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):

@@ -831,32 +831,13 @@ class _Chunk:
             EngineError: durable failed; the session is deleted first.
         """
         handle = self.handle
-        by_name = self.by_name
-        end = self.name_end
         engine = _engine
         try:
             sid = self.session.sid or self.open()
             ids = f'"sid":"{sid}","id":"{next(self._ids)}"}}'
-            # Every firing carries the fact it fired for: {"07":{"m":<fact>}}.
-            ending = ids + "}}"
             result, offset = engine.assert_fact(handle, body + "," + ids)
-            if result == 0:
-                step = engine.start_action_for_state(handle, offset)
-                message = step[1] if step is not None else None
-                complete = engine.complete_and_start_action
-                append = fired.append
-                while message is not None:
-                    # Rule names have one width, so the name is a slice; the payload is never parsed.
-                    piece = by_name.get(message[2:end])
-                    if piece is None or not message.endswith(ending):
-                        msg = "durable-rules reported a firing for a fact of another evaluation"
-                        raise EngineError(msg)
-                    append(piece)
-                    message = complete(handle, offset)
-            elif result != 1:
-                # 1: no rule matched; anything else is durable refusing the fact.
-                msg = f"durable-rules did not take the facts (result code {result})"
-                raise EngineError(msg)
+            # Every firing carries the fact it fired for: {"07":{"m":<fact>}}.
+            self._collect(result, offset, ids + "}}", fired)
             # durable finds the fact to retract by its id alone.
             engine.retract_fact(handle, "{" + ids)
         except (_engine.error, MemoryError) as error:
@@ -865,8 +846,42 @@ class _Chunk:
             msg = f"durable-rules failed while evaluating the facts: {error}"
             raise EngineError(msg) from error
         except BaseException:
+            # Whatever failed, the session may hold the fact: the next evaluation opens a new one.
             self.drop()
             raise
+
+    def _collect(self, result: int, offset: int, ending: str, fired: list[int]) -> None:
+        """Add the pieces that fired for the fact just asserted (``result``, ``offset``) to ``fired``.
+
+        Args:
+            result: durable's result code for the assertion.
+            offset: the state offset it returned, to take the actions from.
+            ending: how every firing for this fact ends (its session and id).
+            fired: where the pieces' indices go.
+
+        Raises:
+            EngineError: durable refused the fact, or reported a firing for another fact.
+        """
+        if result == 0:
+            handle = self.handle
+            by_name = self.by_name
+            end = self.name_end
+            step = _engine.start_action_for_state(handle, offset)
+            message = step[1] if step is not None else None
+            complete = _engine.complete_and_start_action
+            append = fired.append
+            while message is not None:
+                # Rule names have one width, so the name is a slice; the payload is never parsed.
+                piece = by_name.get(message[2:end])
+                if piece is None or not message.endswith(ending):
+                    msg = "durable-rules reported a firing for a fact of another evaluation"
+                    raise EngineError(msg)
+                append(piece)
+                message = complete(handle, offset)
+        elif result != 1:
+            # 1: no rule matched; anything else is durable refusing the fact.
+            msg = f"durable-rules did not take the facts (result code {result})"
+            raise EngineError(msg)
 
 
 class CompiledRuleset:
@@ -937,7 +952,7 @@ class CompiledRuleset:
             found.extend(index for index, formula in self._composite if _holds(formula, pieces))
         return frozenset(found)
 
-    def _after_fork(self) -> None:
+    def after_fork(self) -> None:
         """In a forked child: drop an evaluation that another thread left half done."""
         if self._lock.locked():
             self._lock = threading.Lock()
@@ -950,7 +965,7 @@ class CompiledRuleset:
 def _after_fork_in_child() -> None:
     """Make every ruleset of this (forked) process usable; see the module notes."""
     for ruleset in list(_LIVE):
-        ruleset._after_fork()
+        ruleset.after_fork()
 
 
 if hasattr(os, "register_at_fork"):

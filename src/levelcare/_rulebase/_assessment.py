@@ -61,6 +61,11 @@ class Assessment:
         """Validate ``data`` against ``engine``'s vocabulary (the shipped one by default)."""
         return cls._validated(data, (engine or shipped()).vocabulary)
 
+    @property
+    def vocabulary(self) -> Vocabulary:
+        """The vocabulary the facts were validated against: an engine given it does not validate them again."""
+        return self._vocabulary
+
     def __getitem__(self, name: str) -> FactValue:
         return self.facts[name]
 

@@ -22,6 +22,7 @@ WORDING_FIELDS: dict[str, frozenset[str]] = {
     "step_down_held_back": frozenset({"sign"}),
 }
 
+
 @attrs.frozen
 class Wording:
     """The rule base's templates for the sentences the engine writes itself.
@@ -41,6 +42,7 @@ class Wording:
         if level is not None:
             fields = {"level": level.label, "Level": level.label[:1].upper() + level.label[1:], **fields}
         return template.format(**fields)
+
 
 @attrs.frozen
 class Source:
@@ -173,5 +175,3 @@ class RuleBase:
 
     def transition_note(self, kind: Transition) -> TransitionNote | None:
         return next((t for t in self.transitions if t.kind is kind), None)
-
-

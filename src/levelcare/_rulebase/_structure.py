@@ -55,7 +55,9 @@ def _check_structure(
     if len(declared) != 1:
         where = ", ".join(sorted({r.file for r in fallbacks})) or "(all files)"
         problems.add(
-            where, "", f"exactly one [[rule]] needs otherwise = true (the level when no criterion holds), found {len(declared)}"
+            where,
+            "",
+            f"exactly one [[rule]] needs otherwise = true (the level when no criterion holds), found {len(declared)}",
         )
     for rule in fallbacks:
         if levels and rule.level != levels.lowest:
@@ -63,7 +65,9 @@ def _check_structure(
     kinds: dict[Transition, str] = {}
     for note in transitions:
         if note.kind in kinds:
-            problems.add(note.file, note.id, f"a second [[transition]] of kind {note.kind.value!r} (first: {kinds[note.kind]})")
+            problems.add(
+                note.file, note.id, f"a second [[transition]] of kind {note.kind.value!r} (first: {kinds[note.kind]})"
+            )
         kinds[note.kind] = note.id
     seen: dict[Level, str] = {}
     for bridge in bridges:

@@ -37,6 +37,7 @@ KINDS = ("ordinal", "boolean", "integer", "level")
 NEEDS = ("increasing", "decreasing")
 CURRENT_LEVEL = "current_level"
 
+
 def plain(value: FactValue) -> FactValue:
     """``value`` as a plain ``str`` or ``int`` when it is an instance of a subclass.
 
@@ -109,9 +110,7 @@ class Fact:
             return f"expected true or false, got {type_name(value)} {shorten(value)}"
         if self.kind == "integer":
             if not isinstance(value, int) or isinstance(value, bool):
-                return (
-                    f"expected {self.allowed_text()}, got {type_name(value)} {shorten(value)}"
-                )
+                return f"expected {self.allowed_text()}, got {type_name(value)} {shorten(value)}"
             if not (self.minimum or 0) <= value <= (self.maximum or 0):
                 return f"expected {self.allowed_text()}, got {shorten(value)}"
             return None
@@ -186,8 +185,7 @@ class Vocabulary:
         if not isinstance(data, Mapping):
             problem = AssessmentProblem(
                 "",
-                f"an assessment must be a mapping (a JSON object) of fact names to values, "
-                f"got {type_name(data)}",
+                f"an assessment must be a mapping (a JSON object) of fact names to values, got {type_name(data)}",
             )
             raise InvalidAssessment([problem])
         fast = self._valid(data)

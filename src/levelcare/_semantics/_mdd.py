@@ -151,7 +151,7 @@ class Thresholds:
         self._unique: dict[tuple[int, tuple[int, ...]], int] = {}
         # A rule's condition comes back in every threshold it belongs to: compile it once.
         compiled: dict[cond.Condition, int] = {}
-        truth = _Truth(self)
+        truth = _Truth(self._atom_node, self._apply)
         level = 0
         for rank, condition in enumerate(conditions, start=1):
             holds = cond.fold(condition, truth, memo=compiled)
@@ -180,6 +180,13 @@ class Thresholds:
             self._kids.append(kids)
             self._unique[key] = found
         return found
+
+    def _atom_node(self, atom: cond.ValueAtom | cond.RangeAtom) -> int:
+        """The node of the truth of ``atom`` in each cell of its fact."""
+        cells = self._cells[atom.fact]
+        return self._node(
+            self._position[atom.fact], tuple(int(cond.atom_holds(atom, {atom.fact: v}, {})) for v in cells)
+        )
 
     def _apply(self, op: Callable[[int, int], int], a: int, b: int, memo: dict[tuple[int, int], int]) -> int:
         """The diagram of ``op`` applied pointwise to the functions of nodes ``a`` and ``b``.
@@ -335,15 +342,23 @@ class Thresholds:
 
 
 class _Truth:
-    """A condition as a diagram with the terminals 0 and 1, built in a :class:`Thresholds`' node table."""
+    """A condition as a diagram with the terminals 0 and 1, built in a :class:`Thresholds`' node table.
 
-    def __init__(self, diagram: Thresholds) -> None:
-        self.diagram = diagram
+    Args:
+        atom_node: The node of one atom about a fact's value.
+        apply: The table's pointwise combination of two nodes (:meth:`Thresholds._apply`).
+    """
+
+    def __init__(
+        self,
+        atom_node: Callable[[cond.ValueAtom | cond.RangeAtom], int],
+        apply: Callable[[Callable[[int, int], int], int, int, dict[tuple[int, int], int]], int],
+    ) -> None:
+        self._atom_node = atom_node
+        self._apply = apply
 
     def value(self, atom: cond.ValueAtom | cond.RangeAtom) -> int:
-        d = self.diagram
-        cells = d._cells[atom.fact]
-        return d._node(d._position[atom.fact], tuple(int(cond.atom_holds(atom, {atom.fact: v}, {})) for v in cells))
+        return self._atom_node(atom)
 
     range = value
 
@@ -356,13 +371,13 @@ class _Truth:
     def all(self, items: Iterator[int]) -> int:
         result = 1
         for node in items:
-            result = self.diagram._apply(_and, result, node, {})
+            result = self._apply(_and, result, node, {})
         return result
 
     def any(self, items: Iterator[int]) -> int:
         result = 0
         for node in items:
-            result = self.diagram._apply(_or, result, node, {})
+            result = self._apply(_or, result, node, {})
         return result
 
     @staticmethod
@@ -388,7 +403,7 @@ def _raise_to(rank: int) -> Callable[[int, int], int]:
 def _and(a: int, b: int) -> int:
     if a == 0 or b == 0:
         return 0
-    if a == 1 or a == b:
+    if a in (1, b):
         return b
     return a if b == 1 else -1
 
@@ -396,6 +411,6 @@ def _and(a: int, b: int) -> int:
 def _or(a: int, b: int) -> int:
     if a == 1 or b == 1:
         return 1
-    if a == 0 or a == b:
+    if a in (0, b):
         return b
     return a if b == 0 else -1

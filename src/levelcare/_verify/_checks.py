@@ -82,7 +82,9 @@ class _Verifier:
                 (NOT_MONOTONE, "monotonicity for someone in treatment", monotone.in_treatment),
                 (BRIDGE_FLOOR, "whether step downs keep to every bridge's floor", self._bridge_floors),
             ]
-        steps.append((NEVER_FIRES, "which decisions occur, for services and considerations", Decisions(self.t).findings))
+        steps.append(
+            (NEVER_FIRES, "which decisions occur, for services and considerations", Decisions(self.t).findings)
+        )
         budget = self.t.clock.budget
         for check, what, step in steps:
             try:
@@ -247,4 +249,3 @@ class _Verifier:
 
 def _levels_text(order: Sequence[Level], levels: Iterable[Level]) -> str:
     return ", ".join(level.id for level in order if level in set(levels))
-

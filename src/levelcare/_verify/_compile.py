@@ -80,7 +80,11 @@ def _alone(rulebase: RuleBase) -> Iterator[tuple[str, str, RuleBase]]:
     for service in rulebase.services:
         yield service.name, service.file, attrs.evolve(rulebase, **{**empty, "services": (service,)})
     for consideration in rulebase.considerations:
-        yield consideration.id, consideration.file, attrs.evolve(rulebase, **{**empty, "considerations": (consideration,)})
+        yield (
+            consideration.id,
+            consideration.file,
+            attrs.evolve(rulebase, **{**empty, "considerations": (consideration,)}),
+        )
 
 
 def _run(rulebase: RuleBase, engine: Engine) -> list[Finding]:

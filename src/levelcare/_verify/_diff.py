@@ -701,10 +701,7 @@ def population(old: str | Path, new: str | Path, stream: IO[bytes], source: str)
         records += 1
         record = Record(number)
         try:
-            if isinstance(raw, int):
-                msg = f"{raw} bytes long, more than the limit for one assessment"
-                raise _batch.InputError([_problem(msg)])
-            facts, record_id = _batch.parse_facts_and_id(raw)
+            facts, record_id = _line_facts(raw)
             record = Record(number, record_id)
         except _batch.InputError as error:
             invalid.append((number, "; ".join(str(p) for p in error.problems)))
@@ -767,6 +764,18 @@ def _side_key(outcome: Outcome | None) -> tuple[str, str | None]:
     if outcome.level is None:
         return outcome.status, None
     return outcome.level, outcome.transition
+
+
+def _line_facts(raw: bytes | int) -> tuple[Mapping[str, Any], str | int | None]:
+    """The facts and ``_id`` of one population line, as :class:`levelcare._batch.LineReader` gives it.
+
+    Raises:
+        _batch.InputError: the line is too long (``raw`` is then its length) or not a JSON object of facts.
+    """
+    if isinstance(raw, int):
+        msg = f"{raw} bytes long, more than the limit for one assessment"
+        raise _batch.InputError([_problem(msg)])
+    return _batch.parse_facts_and_id(raw)
 
 
 def _problem(message: str) -> AssessmentProblem:

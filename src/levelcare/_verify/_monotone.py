@@ -146,7 +146,9 @@ class Monotonicity:
             assert current is not None
             facts_before, facts_after = self.t.assessment(before, current), self.t.assessment(after, current + 1)
             levels = (self.t.level(before, current), self.t.level(after, current + 1))
-            blamed = self._culprit(levels[0], (self.t.levels[current], facts_before), (self.t.levels[current + 1], facts_after))
+            blamed = self._culprit(
+                levels[0], (self.t.levels[current], facts_before), (self.t.levels[current + 1], facts_after)
+            )
             return _Violation(blamed, name, facts_before, facts_after, levels, self.t.levels[current], 1)
         before[name], after[name] = position, position + 1
         facts_before, facts_after = self.t.assessment(before, current), self.t.assessment(after, current)
@@ -159,7 +161,9 @@ class Monotonicity:
                 (
                     rule
                     for rule in self.t.rb.criteria
-                    if rule.level == levels[0] and cond.holds(rule.when, facts_before) and not cond.holds(rule.when, facts_after)
+                    if rule.level == levels[0]
+                    and cond.holds(rule.when, facts_before)
+                    and not cond.holds(rule.when, facts_after)
                 ),
                 None,
             )
@@ -175,7 +179,9 @@ class Monotonicity:
         after_parts = [(_owner(o), c) for o, c in self.t.placement.parts(after[0], level)]
         for raw, condition in self.t.placement.parts(before[0], level):
             owner = _owner(raw)
-            if cond.holds(condition, before[1]) and not any(o is owner and cond.holds(c, after[1]) for o, c in after_parts):
+            if cond.holds(condition, before[1]) and not any(
+                o is owner and cond.holds(c, after[1]) for o, c in after_parts
+            ):
                 return owner
         return None
 
@@ -200,7 +206,11 @@ class Monotonicity:
             if name == CURRENT_LEVEL:
                 setting, step = "for someone in treatment", f"moving {CURRENT_LEVEL} up {values}"
             else:
-                setting = "for a new admission" if first.current is None else f"with {CURRENT_LEVEL} {show(first.current.value)}"
+                setting = (
+                    "for a new admission"
+                    if first.current is None
+                    else f"with {CURRENT_LEVEL} {show(first.current.value)}"
+                )
                 step = f"raising {name} {values}"
                 if fact.kind == "integer" and fact.need == "decreasing":
                     step = f"lowering {name} {values}, which means more need"
