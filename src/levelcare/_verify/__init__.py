@@ -34,7 +34,6 @@ from ._compile import engine_findings
 from ._explain import _conflict, _satisfiable
 from ._names import _raw_reserved, _same_problem, _vocabulary_reserved
 from ._report import (
-    EXIT_UNVERIFIED,
     LOAD,
     Finding,
     Severity,
@@ -45,7 +44,6 @@ from ._report import (
 from ._vectors import with_cases
 
 __all__ = [
-    "EXIT_UNVERIFIED",
     "Finding",
     "Severity",
     "VerificationReport",

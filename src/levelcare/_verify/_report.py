@@ -27,8 +27,6 @@ NEVER_DECIDES = "never-decides"
 CASE = "case"
 CHECKS = (LOAD, RESERVED, ENGINE, NEVER_FIRES, GAP, EMERGENCY, NOT_MONOTONE, BRIDGE_FLOOR, NEVER_DECIDES, CASE)
 
-#: Exit status of ``levelcare check`` when a property was not decided within the budget.
-EXIT_UNVERIFIED = 4
 
 
 class Severity(enum.Enum):
@@ -202,14 +200,6 @@ class VerificationReport:
         parts = [f"{count:,} {_CHECKED_LABELS.get(name, name)}" for name, count in self.checked.items()]
         return "Checked exhaustively: " + "; ".join(parts) + "."
 
-    def exit_status(self) -> int:
-        """What ``levelcare check`` exits with: 0 passed, 1 errors, 4 a check not decided.
-
-        .. versionadded:: 1.0
-        """
-        if self.errors:
-            return 1
-        return EXIT_UNVERIFIED if self.unverified else 0
 
 
 _CHECKED_LABELS = {
