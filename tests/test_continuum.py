@@ -289,8 +289,9 @@ def test_check_command_reports_no_findings() -> None:
     assert "Rule base continuum-example 0.1.0" in result.stdout
 
 
-def test_invariants_hold(engine: Engine) -> None:
-    check_invariants(engine, max_examples=60)
+@pytest.mark.parametrize("examples", [pytest.param(60, marks=pytest.mark.slow), 10])
+def test_invariants_hold(engine: Engine, examples: int) -> None:
+    check_invariants(engine, max_examples=examples)
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -201,7 +201,9 @@ def test_lowering_the_iop_minimum_changes_only_those_in_iop_for_8_to_11_weeks(tr
     _check_regions(result, Engine.from_path(RULES_DIR), Engine.from_path(tr6_eight_weeks), samples=300, seed=6)
 
 
-def test_the_changed_slice_matches_brute_force_in_one_situation(tr6_eight_weeks: Path) -> None:
+# Every clinical combination (slow), or every 17th: 17 is prime to their 69,120.
+@pytest.mark.parametrize("stride", [pytest.param(1, marks=pytest.mark.slow), 17])
+def test_the_changed_slice_matches_brute_force_in_one_situation(tr6_eight_weeks: Path, stride: int) -> None:
     """Every clinical combination, in one situation the change reaches, decided by both engines."""
     result = diff(RULES_DIR, tr6_eight_weeks)
     old, new = Engine.from_path(RULES_DIR), Engine.from_path(tr6_eight_weeks)
@@ -216,7 +218,7 @@ def test_the_changed_slice_matches_brute_force_in_one_situation(tr6_eight_weeks:
     }
     clinical = [f for f in old.vocabulary.facts if f.group == "clinical"]
     changed = 0
-    for values in itertools.product(*(f.values for f in clinical)):
+    for values in itertools.islice(itertools.product(*(f.values for f in clinical)), 0, None, stride):
         facts = {f.name: v for f, v in zip(clinical, values, strict=True)} | situation
         changed += _outcome(old, facts) != _outcome(new, facts)
     # The diff's regions, restricted to this situation (its weeks cell is 8..11).
@@ -226,14 +228,17 @@ def test_the_changed_slice_matches_brute_force_in_one_situation(tr6_eight_weeks:
         for cause in ch.causes:
             for condition in cause.conditions:
                 union |= condition.node
-    some_clinical = dict.fromkeys((f.name for f in clinical), clinical[0].values[0])
-    fixed = _cells(result, situation | some_clinical, tuple(situation))
-    for name, position in fixed.items():
-        union &= space.bdd.cell(name, position)
-    expected = space.bdd.count(union, space.treatment_names)
+    expected = 0
+    for values in itertools.islice(itertools.product(*(f.values for f in clinical)), 0, None, stride):
+        facts = {f.name: v for f, v in zip(clinical, values, strict=True)} | situation
+        point = union
+        for name, position in _cells(result, facts, tuple(facts)).items():
+            point &= space.bdd.cell(name, position)
+        expected += point != space.bdd.false
     assert changed == expected > 0
 
 
+@pytest.mark.slow
 def test_deleting_an_inpatient_criterion_counts_match_brute_force(without_in3: Path) -> None:
     result = diff(RULES_DIR, without_in3)
     old, new = Engine.from_path(RULES_DIR), Engine.from_path(without_in3)
@@ -254,6 +259,28 @@ def test_deleting_an_inpatient_criterion_counts_match_brute_force(without_in3: P
             for condition in cause.conditions:
                 assert ("medical_instability", (True,)) in condition.facts
     assert result.in_treatment.changed > 0
+    _check_regions(result, old, new, samples=300, seed=3)
+
+
+def test_deleting_an_inpatient_criterion_changes_a_sample_exactly_inside_the_regions(without_in3: Path) -> None:
+    """Every 17th admission changes exactly when it lies in a reported region, from and to as that region says."""
+    result = diff(RULES_DIR, without_in3)
+    old, new = Engine.from_path(RULES_DIR), Engine.from_path(without_in3)
+    clinical = [f for f in old.vocabulary.facts if f.group == "clinical"]
+    kinds = {f.name: f.kind for f in old.vocabulary.facts}
+    changes = result.to_dict()["admissions"]["changes"]
+    changed = 0
+    for values in itertools.islice(itertools.product(*(f.values for f in clinical)), 0, None, 17):
+        facts = {f.name: v for f, v in zip(clinical, values, strict=True)}
+        before, after = _outcome(old, facts), _outcome(new, facts)
+        inside = [c for c in changes if any(_contains(w["when"], facts, kinds) for w in c["conditions"])]
+        if inside:
+            assert len(inside) == 1
+            assert (before, after) == (_side(inside[0]["from"]), _side(inside[0]["to"])), facts
+            changed += 1
+        else:
+            assert before == after, facts
+    assert changed > 0
     _check_regions(result, old, new, samples=300, seed=3)
 
 

@@ -225,6 +225,7 @@ def soak(
     return tally
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads resident memory from /proc")
 def test_memory_stays_flat_over_20000_decisions_with_failures(monkeypatch: pytest.MonkeyPatch) -> None:
     """20,000 decisions, 400 of them failing inside durable and 400 invalid, grow resident memory < 10 MB.

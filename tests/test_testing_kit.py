@@ -142,9 +142,10 @@ def test_integers_are_drawn_at_the_thresholds_the_rules_test(weeks: int) -> None
 # --- every invariant on the shipped rules ---------------------------------------------
 
 
-def test_the_shipped_rules_satisfy_every_invariant() -> None:
+@pytest.mark.parametrize("examples", [pytest.param(40, marks=pytest.mark.slow), 8])
+def test_the_shipped_rules_satisfy_every_invariant(examples: int) -> None:
     """check_invariants passes on the shipped rule base."""
-    check_invariants(Engine.default(), max_examples=40)
+    check_invariants(Engine.default(), max_examples=examples)
 
 
 def test_check_invariants_rejects_a_bad_example_count() -> None:

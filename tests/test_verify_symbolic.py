@@ -170,10 +170,22 @@ class BruteForce:
         return count
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rulebase=rulebases())
 def test_symbolic_checks_agree_with_brute_force(rulebase: RuleBase) -> None:
     """Levels, monotonicity, emergencies and criteria that never decide: the same answers as walking every combination."""
+    _agrees_with_brute_force(rulebase)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rulebase=rulebases())
+def test_symbolic_checks_agree_with_brute_force_on_a_few_rule_bases(rulebase: RuleBase) -> None:
+    """The same comparison on 8 generated rule bases (40 in the slow run)."""
+    _agrees_with_brute_force(rulebase)
+
+
+def _agrees_with_brute_force(rulebase: RuleBase) -> None:
     brute = BruteForce(rulebase)
     verifier = _Verifier(rulebase)
     report = verifier.report("generated", [])
