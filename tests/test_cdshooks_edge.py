@@ -520,6 +520,7 @@ def test_configured_limits_must_be_positive() -> None:
 
 def test_serve_options_name_fhir_servers_for_everyone_or_one_issuer() -> None:
     from levelcare import _cli
+    from levelcare._cli import _serve
 
     args = _cli.build_parser().parse_args(
         [
@@ -536,7 +537,7 @@ def test_serve_options_name_fhir_servers_for_everyone_or_one_issuer() -> None:
             "3",
         ]
     )
-    edge = _cli._serve_edge(args)
+    edge = _serve._serve_edge(args)
     assert edge["fhir_servers"] == ("https://fhir.test/r4",)
     assert edge["issuer_fhir_servers"] == {"https://ehr.test/cds": ("https://ehr.test/fhir", "https://ehr.test/fhir2")}
     assert (edge["max_body_bytes"], edge["header_timeout"], edge["max_token_bytes"]) == (1000, 3.0, 16_384)

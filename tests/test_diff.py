@@ -267,13 +267,27 @@ def test_deleting_an_inpatient_criterion_changes_a_sample_exactly_inside_the_reg
     result = diff(RULES_DIR, without_in3)
     old, new = Engine.from_path(RULES_DIR), Engine.from_path(without_in3)
     clinical = [f for f in old.vocabulary.facts if f.group == "clinical"]
-    kinds = {f.name: f.kind for f in old.vocabulary.facts}
-    changes = result.to_dict()["admissions"]["changes"]
+    space = result.space
+    regions = []
+    for change in result.admissions.changes:
+        node = space.bdd.false
+        for cause in change.causes:
+            for condition in cause.conditions:
+                node |= condition.node
+        regions.append((change, node))
+    data = result.to_dict()["admissions"]["changes"]
     changed = 0
     for values in itertools.islice(itertools.product(*(f.values for f in clinical)), 0, None, 17):
         facts = {f.name: v for f, v in zip(clinical, values, strict=True)}
         before, after = _outcome(old, facts), _outcome(new, facts)
-        inside = [c for c in changes if any(_contains(w["when"], facts, kinds) for w in c["conditions"])]
+        cells = _cells(result, facts, tuple(facts)).items()
+        inside = []
+        for index, (_, node) in enumerate(regions):
+            point = node
+            for name, position in cells:
+                point &= space.bdd.cell(name, position)
+            if point != space.bdd.false:
+                inside.append(data[index])
         if inside:
             assert len(inside) == 1
             assert (before, after) == (_side(inside[0]["from"]), _side(inside[0]["to"])), facts
