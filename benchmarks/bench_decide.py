@@ -257,7 +257,16 @@ class Baseline:
     """The naive use of durable-rules: its own Host API and Python actions."""
 
     def __init__(self, seed: int) -> None:
-        import durable.engine
+        try:
+            import durable.engine
+        except ImportError as error:
+            msg = (
+                "the stock-durable baseline needs the durable-rules package, which levelcare does not use: "
+                "pip install '.[bench]' on Python 3.11 or 3.12; on 3.13 and later, "
+                'CPPFLAGS="-DPyEval_CallObject(c,a)=PyObject_CallObject(c,a)" pip install durable-rules==2.0.28'
+            )
+            msg = f"bench_decide: {msg} ({error})"
+            raise SystemExit(msg) from error
 
         class QuietHost(durable.engine.Host):  # type: ignore[misc]
             """The stock host without its background dispatch timers (nothing here needs them)."""
@@ -471,6 +480,13 @@ def throughput(workers: int, count: int, seed: int, rounds: int) -> tuple[float,
 # --- report -------------------------------------------------------------------------------
 
 
+def _installed(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
 def machine() -> dict[str, str]:
     model = "unknown"
     try:
@@ -489,7 +505,7 @@ def machine() -> dict[str, str]:
         "platform": platform.platform(),
         "load average (1 min) at start": f"{os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else "unknown",
         "levelcare": importlib.metadata.version("levelcare"),
-        "durable-rules": importlib.metadata.version("durable_rules"),
+        "durable-rules (stock Host)": _installed("durable_rules"),
         "zen-engine": importlib.metadata.version("zen-engine") if HAVE_ZEN else "not installed",
     }
 

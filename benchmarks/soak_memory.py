@@ -27,12 +27,9 @@ from typing import Any
 
 import levelcare
 
-# isort: off
-# After levelcare, which supplies what durable-rules needs to load on Python 3.13.
-import durable_rules_engine as durable_c
-
-# isort: on
+# durable-rules' C core as levelcare compiled it: the module the engine calls.
 from levelcare._engine import Engine
+from levelcare._engine import durable_rules_engine as durable_c
 from levelcare._rulebase import default_location
 
 FAULTY = ("assert_fact", "start_action_for_state", "complete_and_start_action")

@@ -1,35 +1,38 @@
 """levelcare installs and loads its rules engine on every supported Python.
 
-durable-rules 2.0.28 calls ``PyEval_CallObject``, which Python 3.13 removed from
-its C API; levelcare ships a small C extension that defines it again (see
-``src/levelcare/_pyeval_compat.c`` and the notes in ``_durable.py``). These tests
-run on whichever Python runs the suite; continuous integration runs it on 3.11
-and 3.13.
+The rules engine is durable-rules' C core, compiled into levelcare by setup.py as
+``levelcare._engine.durable_rules_engine``. durable-rules 2.0.28 calls
+``PyEval_CallObject``, which Python 3.13 removed; setup.py includes
+``src/levelcare/_durable_call.h`` ahead of durable's source, which maps it to
+``PyObject_CallObject``. Built without it, the engine refers to an undeclared
+function whose returned pointer the compiler cuts to an int. These tests run on
+whichever Python runs the suite; continuous integration runs it on 3.11, 3.13,
+3.14 and 3.15.
 """
 
 from __future__ import annotations
 
 import ast
-import ctypes
 import importlib.util
 import platform
 import re
+import shutil
 import subprocess
 import sys
+import sysconfig
 from importlib import metadata, resources
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 import levelcare
 from conftest import ROOT, RULES_DIR
-from levelcare import _pyeval_compat
-from levelcare._engine import _durable
+from levelcare._engine import _durable, _durable_source
 
-NEEDS_SHIM = sys.version_info >= (3, 13)
 # The durable-rules functions levelcare may call. durable calls PyEval_CallObject
 # only from the callbacks the set_*_callback functions register, so none of those
-# may ever be called (see _durable.py).
+# are called (see _durable.py).
 DURABLE_FUNCTIONS = {
     "create_ruleset",
     "delete_ruleset",
@@ -40,10 +43,35 @@ DURABLE_FUNCTIONS = {
     "delete_state",
     "error",
 }
+# durable-rules' way of calling back into Python, as its C source writes it.
+DURABLE_CALL = (
+    "PyObject *call(PyObject *callback, PyObject *arglist) { return PyEval_CallObject(callback, arglist); }\n"
+)
+STRICT = ["-Werror=implicit-function-declaration", "-Werror=int-conversion"]
 
 
-def _python(code: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+def _engine_file() -> Path:
+    spec = importlib.util.find_spec("levelcare._engine.durable_rules_engine")
+    assert spec is not None and spec.origin is not None, "levelcare was installed without its rules engine"
+    return Path(spec.origin)
+
+
+def _undefined_symbols(library: Path) -> set[str]:
+    """The dynamic symbols ``library`` takes from elsewhere (nm, of binutils, which C builds need)."""
+    nm = shutil.which("nm")
+    assert nm is not None, "nm (GNU binutils) is needed to read the rules engine's symbol table"
+    listing = subprocess.run([nm, "-D", "--undefined-only", str(library)], capture_output=True, text=True, check=True)
+    return {line.split()[-1].split("@")[0] for line in listing.stdout.splitlines() if line.strip()}
+
+
+def _compile(tmp_path: Path, *flags: str) -> subprocess.CompletedProcess[str]:
+    """Compile DURABLE_CALL against this Python's headers, as setup.py compiles durable's source."""
+    source = tmp_path / "call.c"
+    source.write_text("#include <Python.h>\n" + DURABLE_CALL, encoding="utf-8")
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    assert compiler is not None, "a C compiler is needed to build levelcare, and to run this test"
+    command = [compiler, "-std=c99", "-fsyntax-only", f"-I{sysconfig.get_path('include')}", *flags, str(source)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
 
 
 def test_levelcare_calls_only_durable_functions_that_never_call_back_into_python() -> None:
@@ -58,44 +86,46 @@ def test_levelcare_calls_only_durable_functions_that_never_call_back_into_python
     assert not any(name.startswith("set_") for name in used)
 
 
-def test_the_shim_defines_pyeval_callobject_exactly_on_313_and_later() -> None:
-    assert int(NEEDS_SHIM) == _pyeval_compat.PROVIDES_PYEVAL_CALLOBJECT
+def test_the_engine_is_levelcares_own_build_and_no_durable_rules_package_is_needed() -> None:
+    """No dependency makes pip build PyPI's durable-rules, whose build leaves the call undeclared."""
+    engine = _engine_file()
+    assert engine.parent == Path(_durable.__file__).parent
+    durable = [Requirement(r) for r in metadata.requires("levelcare") or [] if re.match(r"durable[-_.]?rules", r, re.I)]
+
+    # Only the benchmarks' extra names the package, and only where its own build is sound.
+    def installed_on(requirement: Requirement, python: str, extra: str) -> bool:
+        return requirement.marker is not None and requirement.marker.evaluate(
+            {"python_version": python, "extra": extra}
+        )
+
+    assert [installed_on(r, "3.11", "bench") for r in durable] == [True]
+    assert not any(installed_on(r, f"3.{minor}", "bench") for r in durable for minor in range(13, 20))
+    assert not any(installed_on(r, "3.11", "") for r in durable)
+    licence = engine.with_name("durable_rules_engine.LICENSE").read_text(encoding="utf-8")
+    assert "MIT License" in licence and "Jesus Ruiz" in licence
 
 
-@pytest.mark.skipif(not NEEDS_SHIM, reason="Python 3.12 and earlier define PyEval_CallObject themselves")
-def test_the_shim_calls_like_the_function_python_removed() -> None:
-    """Called as C code would call it: positional arguments as a tuple, or NULL for none."""
-    origin = importlib.util.find_spec("levelcare._pyeval_compat").origin  # type: ignore[union-attr]
-    call = ctypes.PyDLL(origin).PyEval_CallObject
-    call.restype = ctypes.py_object
-    call.argtypes = [ctypes.py_object, ctypes.c_void_p]
-    arguments = ("abc",)
-    assert call(len, id(arguments)) == 3
-    assert call(dict, None) == {}
-    with pytest.raises(ValueError, match="invalid literal"):
-        call(int, id(("not a number",)))
+def test_the_engine_refers_to_pyobject_callobject_and_not_to_the_removed_pyeval_callobject() -> None:
+    """A reference to PyEval_CallObject would be the undeclared call, its pointer truncated to an int."""
+    undefined = _undefined_symbols(_engine_file())
+    assert "PyEval_CallObject" not in undefined
+    assert "PyEval_CallObjectWithKeywords" not in undefined
+    assert "PyObject_CallObject" in undefined
 
 
-@pytest.mark.skipif(not NEEDS_SHIM, reason="durable-rules loads by itself on Python 3.12 and earlier")
-def test_durable_loads_on_313_only_because_of_the_shim() -> None:
-    alone = _python("import durable_rules_engine")
-    assert alone.returncode != 0
-    assert "undefined symbol: PyEval_CallObject" in alone.stderr
-    with_levelcare = _python("import levelcare; print(levelcare.decide({'withdrawal_risk': 'severe'}).level.value)")
-    assert with_levelcare.returncode == 0, with_levelcare.stderr
-    assert with_levelcare.stdout == "inpatient\n"
-
-
-@pytest.mark.skipif(not NEEDS_SHIM, reason="the shim is loaded only on Python 3.13 and later")
-def test_a_missing_shim_is_a_clear_import_error() -> None:
-    code = (
-        "import sys; sys.modules['levelcare._pyeval_compat'] = None\n"
-        "try:\n    import levelcare\nexcept ImportError as error:\n    print(error)\n"
-    )
-    result = _python(code)
+def test_the_build_header_declares_durables_call_on_this_python(tmp_path: Path) -> None:
+    """durable's call compiles, with undeclared functions and pointer-to-int as errors, once the header is in."""
+    header = ROOT / "src" / "levelcare" / "_durable_call.h"
+    result = _compile(tmp_path, "-include", str(header), *STRICT)
     assert result.returncode == 0, result.stderr
-    assert "reinstall levelcare with a C compiler present" in result.stdout
-    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.skipif(sys.version_info < (3, 13), reason="Python 3.12 and earlier still declare PyEval_CallObject")
+def test_without_the_header_durables_call_is_undeclared_on_313_and_later(tmp_path: Path) -> None:
+    """The flags setup.py adds turn the defect into a build error rather than a warning."""
+    result = _compile(tmp_path, *STRICT)
+    assert result.returncode != 0
+    assert "PyEval_CallObject" in result.stderr
 
 
 def test_version_names_levelcare_python_and_the_engine() -> None:
@@ -106,8 +136,7 @@ def test_version_names_levelcare_python_and_the_engine() -> None:
     lines = result.stdout.splitlines()
     assert lines[0] == f"levelcare {metadata.version('levelcare')}"
     assert lines[1] == f"Python: {platform.python_implementation()} {platform.python_version()}"
-    assert lines[2].startswith(f"Rules engine: durable-rules {metadata.version('durable_rules')}")
-    assert ("PyEval_CallObject supplied by levelcare" in lines[2]) == NEEDS_SHIM
+    assert lines[2] == f"Rules engine: durable-rules {_durable_source.VERSION} (its C core, compiled into levelcare)"
 
 
 def _supported_minors() -> list[int]:

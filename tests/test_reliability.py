@@ -259,8 +259,7 @@ def test_memory_stays_flat_over_20000_decisions_with_failures(monkeypatch: pytes
 NAIVE = textwrap.dedent(
     """
     import json, os, sys, threading
-    import levelcare._engine._durable  # on Python 3.13 durable-rules loads only after levelcare's shim
-    import durable_rules_engine as durable
+    from levelcare._engine import durable_rules_engine as durable
 
     # One session per decision in flight, kept open until the decision is done.
     handle = durable.create_ruleset("naive", json.dumps({"c0": {"all": [{"m": {"harm_risk": 3}}]}}))

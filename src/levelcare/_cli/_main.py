@@ -36,11 +36,9 @@ def _distribution_version(name: str) -> str:
 
 def _version() -> str:
     """levelcare's version, the Python it runs on and the rules engine it loaded."""
-    from .. import _pyeval_compat
+    from .._engine import _durable_source
 
-    engine = f"durable-rules {_distribution_version('durable_rules')}"
-    if _pyeval_compat.PROVIDES_PYEVAL_CALLOBJECT:
-        engine += " (with PyEval_CallObject supplied by levelcare, removed from Python 3.13)"
+    engine = f"durable-rules {_durable_source.VERSION} (its C core, compiled into levelcare)"
     python = f"{platform.python_implementation()} {platform.python_version()}"
     return f"{_PROG} {_distribution_version('levelcare')}\nPython: {python}\nRules engine: {engine}"
 

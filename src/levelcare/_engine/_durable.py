@@ -56,15 +56,12 @@ How durable is driven, and why:
   lock. If another thread was evaluating when the process forked, that copy is
   locked for good and may hold a half-evaluated fact, so the child replaces the
   lock and deletes that ruleset's sessions before it runs anything.
-* Python 3.13 removed ``PyEval_CallObject`` from its C API, and durable's
-  extension, built against 3.13's headers, still refers to it, so it cannot be
-  loaded. levelcare's own small extension ``_pyeval_compat`` defines that
-  function again; it is loaded with ``RTLD_GLOBAL`` before durable, so the
-  dynamic linker resolves durable's reference to it. Without a declaration,
-  durable's C compiler takes the function to return ``int``, so its result is
-  unusable; durable calls it only from the message, queue and idle-state
-  callbacks that ``set_*_callback`` registers, and this module registers none
-  (a test checks which durable functions it calls).
+* durable's C core is compiled into levelcare itself (``durable_rules_engine``
+  in this package, built by setup.py from durable-rules' pinned release), with
+  ``PyEval_CallObject``, which Python 3.13 removed, mapped to the call it always
+  was. durable calls it only from the message, queue and idle-state callbacks
+  that ``set_*_callback`` registers, and this module registers none (a test
+  checks which durable functions it calls).
 """
 
 from __future__ import annotations
@@ -72,7 +69,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import sys
 import threading
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
@@ -83,29 +79,7 @@ import attrs
 from .._rulebase import _conditions as cond
 from .._rulebase._vocabulary import Vocabulary
 from ..exceptions import EngineError
-
-
-def _provide_pyeval_callobject() -> None:
-    """Load ``_pyeval_compat`` so that its symbols resolve durable's (Python 3.13+)."""
-    flags = sys.getdlopenflags()
-    sys.setdlopenflags(flags | os.RTLD_GLOBAL)
-    try:
-        from .. import _pyeval_compat  # noqa: F401 - loaded for the symbol it exports
-    except ImportError as error:
-        msg = (
-            f"levelcare's C extension _pyeval_compat, which durable-rules needs on Python "
-            f"{sys.version_info.major}.{sys.version_info.minor}, is missing ({error}); "
-            "reinstall levelcare with a C compiler present: pip install --force-reinstall levelcare"
-        )
-        raise ImportError(msg) from error
-    finally:
-        sys.setdlopenflags(flags)
-
-
-if sys.version_info >= (3, 13):
-    _provide_pyeval_callobject()
-
-import durable_rules_engine as _engine  # noqa: E402 - after the C API it needs is in place
+from . import durable_rules_engine as _engine
 
 # --- durable-rules 2.0.28's limits, read from its C source ------------------------------
 
