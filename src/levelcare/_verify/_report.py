@@ -28,7 +28,6 @@ CASE = "case"
 CHECKS = (LOAD, RESERVED, ENGINE, NEVER_FIRES, GAP, EMERGENCY, NOT_MONOTONE, BRIDGE_FLOOR, NEVER_DECIDES, CASE)
 
 
-
 class Severity(enum.Enum):
     """How serious a finding is.
 
@@ -199,7 +198,6 @@ class VerificationReport:
             return ""
         parts = [f"{count:,} {_CHECKED_LABELS.get(name, name)}" for name, count in self.checked.items()]
         return "Checked exhaustively: " + "; ".join(parts) + "."
-
 
 
 _CHECKED_LABELS = {
