@@ -54,3 +54,15 @@ def renamed_engine(tmp_path_factory: pytest.TempPathFactory) -> Any:
         text = path.read_text(encoding="utf-8").replace('"php"', '"day-hospital"')
         path.write_text(text.replace('label = "PHP"', 'label = "day hospital"'), encoding="utf-8")
     return Engine.from_path(folder)
+
+
+@pytest.fixture
+def unsound_rules(tmp_path: Path) -> Path:
+    """The shipped rules with IN-2 requiring PHP: they load, but two of their cases fail ``levelcare check``."""
+    folder = tmp_path / "unsound"
+    shutil.copytree(RULES_DIR, folder)
+    path = folder / "inpatient.toml"
+    text = path.read_text(encoding="utf-8")
+    assert text.count('id = "IN-2"\nlevel = "inpatient"') == 1
+    path.write_text(text.replace('id = "IN-2"\nlevel = "inpatient"', 'id = "IN-2"\nlevel = "php"'), encoding="utf-8")
+    return folder

@@ -10,7 +10,6 @@ import datetime as dt
 import json
 import logging
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -33,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from conftest import EXAMPLES_DIR, RULES_DIR
+from conftest import EXAMPLES_DIR
 from levelcare import Engine, LevelCareError, fhir
 from levelcare._adapters import _store, cdshooks
 from levelcare.overrides import REASON_SYSTEM, REASONS, PlacementOverride, facts_digest
@@ -1060,19 +1059,8 @@ def test_every_worker_of_levelcare_serve_keeps_the_request_limits(tmp_path: Path
             assert silent.recv(4096).startswith(b"HTTP/1.1 408 ")
 
 
-def _unsound_rules(tmp_path: Path) -> Path:
-    """The shipped rules with IN-2 requiring PHP: they load, but two of their cases fail ``levelcare check``."""
-    folder = tmp_path / "unsound"
-    shutil.copytree(RULES_DIR, folder)
-    path = folder / "inpatient.toml"
-    text = path.read_text(encoding="utf-8")
-    assert text.count('id = "IN-2"\nlevel = "inpatient"') == 1
-    path.write_text(text.replace('id = "IN-2"\nlevel = "inpatient"', 'id = "IN-2"\nlevel = "php"'), encoding="utf-8")
-    return folder
-
-
-def test_levelcare_serve_refuses_a_rule_base_that_fails_its_check(tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "levelcare", "--rules", str(_unsound_rules(tmp_path)), "serve", "--no-auth"]
+def test_levelcare_serve_refuses_a_rule_base_that_fails_its_check(tmp_path: Path, unsound_rules: Path) -> None:
+    command = [sys.executable, "-m", "levelcare", "--rules", str(unsound_rules), "serve", "--no-auth"]
     command += ["--port", str(free_port()), "--database", str(tmp_path / "state.sqlite3")]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 1
@@ -1081,11 +1069,13 @@ def test_levelcare_serve_refuses_a_rule_base_that_fails_its_check(tmp_path: Path
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
-def test_every_card_of_an_unverified_rule_base_says_so(tmp_path: Path, engine: Engine, workers: str) -> None:
+def test_every_card_of_an_unverified_rule_base_says_so(
+    tmp_path: Path, engine: Engine, workers: str, unsound_rules: Path
+) -> None:
     port = free_port()
     args = ("--no-auth", "--workers", workers, "--database", tmp_path / "state.sqlite3", "--allow-unverified")
     body = request(assessment(engine, example_facts("moderate-working-parent"), authored="2026-02-01T09:00:00Z"))
-    rules = ("--rules", _unsound_rules(tmp_path))
+    rules = ("--rules", unsound_rules)
     with levelcare_serve_with(rules, port, *args, "--feedback", tmp_path / "feedback.jsonl") as base:
         for _ in range(3):
             card = only_card(httpx.post(base + SERVICE, json=body, timeout=30))

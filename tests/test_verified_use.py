@@ -9,7 +9,6 @@ refuses the same way. Verified rule bases give the same records as before.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,17 +20,6 @@ from levelcare import Decision, Engine, RuleBaseError, UnverifiedRuleBase
 from levelcare._render._report import render
 
 
-def _unsound(tmp_path: Path) -> Path:
-    """The shipped rules with IN-2 requiring PHP: they load, but two of their cases fail."""
-    folder = tmp_path / "rules"
-    shutil.copytree(RULES_DIR, folder)
-    path = folder / "inpatient.toml"
-    text = path.read_text(encoding="utf-8")
-    assert text.count('id = "IN-2"\nlevel = "inpatient"') == 1
-    path.write_text(text.replace('id = "IN-2"\nlevel = "inpatient"', 'id = "IN-2"\nlevel = "php"'), encoding="utf-8")
-    return folder
-
-
 def _batch(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     source = tmp_path / "in.jsonl"
     source.write_text('{"withdrawal_risk": "severe"}\n{"harm_risk": "imminent"}\n', encoding="utf-8")
@@ -39,8 +27,8 @@ def _batch(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path)
 
 
-def test_engine_from_path_refuses_an_unverified_rule_base_on_request(tmp_path: Path) -> None:
-    folder = _unsound(tmp_path)
+def test_engine_from_path_refuses_an_unverified_rule_base_on_request(unsound_rules: Path) -> None:
+    folder = unsound_rules
     assert Engine.from_path(folder).rulebase.unverified is False  # not asked: loads as before
     with pytest.raises(UnverifiedRuleBase) as caught:
         Engine.from_path(folder, verify=True)
@@ -53,9 +41,9 @@ def test_engine_from_path_refuses_an_unverified_rule_base_on_request(tmp_path: P
     assert Engine.from_path(RULES_DIR, verify=True).rulebase.unverified is False
 
 
-def test_batch_refuses_an_unverified_rule_base_and_writes_nothing(tmp_path: Path) -> None:
+def test_batch_refuses_an_unverified_rule_base_and_writes_nothing(tmp_path: Path, unsound_rules: Path) -> None:
     output = tmp_path / "out.jsonl"
-    result = _batch(tmp_path, "--rules", str(_unsound(tmp_path)), "-o", str(output))
+    result = _batch(tmp_path, "--rules", str(unsound_rules), "-o", str(output))
     assert result.returncode == 1
     assert "the rule base did not pass levelcare check, 2 problems:" in result.stderr
     assert "severe-withdrawal" in result.stderr and "--allow-unverified" in result.stderr
@@ -63,8 +51,8 @@ def test_batch_refuses_an_unverified_rule_base_and_writes_nothing(tmp_path: Path
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
-def test_with_allow_unverified_every_record_says_so(tmp_path: Path, workers: str) -> None:
-    result = _batch(tmp_path, "--rules", str(_unsound(tmp_path)), "--allow-unverified", "--workers", workers)
+def test_with_allow_unverified_every_record_says_so(tmp_path: Path, workers: str, unsound_rules: Path) -> None:
+    result = _batch(tmp_path, "--rules", str(unsound_rules), "--allow-unverified", "--workers", workers)
     assert result.returncode == 0, result.stderr
     assert "warning: the rule base did not pass levelcare check" in result.stderr
     records = [json.loads(line) for line in result.stdout.splitlines()]
