@@ -87,6 +87,16 @@ class IssuedCard:
     suggestion: str | None
 
 
+def _close_all(connections: list[sqlite3.Connection], lock: threading.Lock) -> None:
+    """Close ``connections`` and empty the list."""
+    with lock:
+        closing = list(connections)
+        connections.clear()
+    for connection in closing:
+        with contextlib.suppress(sqlite3.Error):
+            connection.close()
+
+
 def _check_path(path: Path) -> None:
     """Refuse a database path that is a symbolic link, not a file, or readable by others."""
     for candidate in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm", "-journal"))):
@@ -151,6 +161,9 @@ class Store:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        # A store dropped without close() still closes its connections (Python 3.13
+        # and later warn of every connection left open when it is collected).
+        self._closer = weakref.finalize(self, _close_all, self._connections, self._lock)
         self._next_purge = 0.0
         _check_path(self.path)
         _create(self.path)
@@ -178,7 +191,9 @@ class Store:
         # A forked child must not use its parent's connection.
         if connection is None or local.pid != os.getpid():
             # Autocommit: each statement is its own transaction unless one is begun.
-            connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
+            # Each thread has a connection of its own and only uses that; any thread may
+            # close them all when the store is closed or collected.
+            connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             # WAL with NORMAL survives a killed process; only a power cut can lose the last commits.
             connection.execute("PRAGMA synchronous=NORMAL")
@@ -198,11 +213,7 @@ class Store:
 
     def close(self) -> None:
         """Close every connection this store opened (in this process)."""
-        with self._lock:
-            connections, self._connections = self._connections, []
-        for connection in connections:
-            with contextlib.suppress(sqlite3.Error):
-                connection.close()
+        _close_all(self._connections, self._lock)
         self._local = threading.local()
         if self._finalizer is not None:
             self._finalizer()
