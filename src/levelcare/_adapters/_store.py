@@ -194,12 +194,13 @@ class Store:
             # Each thread has a connection of its own and only uses that; any thread may
             # close them all when the store is closed or collected.
             connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            # Listed at once, so that close() closes it even when what follows fails.
+            with self._lock:
+                self._connections.append(connection)
             connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             # WAL with NORMAL survives a killed process; only a power cut can lose the last commits.
             connection.execute("PRAGMA synchronous=NORMAL")
             local.connection, local.pid = connection, os.getpid()
-            with self._lock:
-                self._connections.append(connection)
         return connection
 
     @contextlib.contextmanager
