@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 from .._engine import Engine
@@ -52,22 +53,24 @@ def case_results(rulebase: RuleBase, engine: Engine | None = None) -> tuple[Case
     return tuple(results)
 
 
-def _level_moves(part: Part) -> tuple[tuple[str, str, int], ...]:
+def _moves(pairs: Iterable[tuple[str, str, int]]) -> tuple[tuple[str, str, int], ...]:
+    """``(old, new, count)`` summed per pair whose level differs, largest first."""
     counts: Counter[tuple[str, str]] = Counter()
-    for change in part.changes:
-        old = change.old.level or change.old.status
-        new = change.new.level or change.new.status
+    for old, new, count in pairs:
         if old != new:
-            counts[old, new] += change.count
+            counts[old, new] += count
     return tuple((old, new, count) for (old, new), count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
+def _level_moves(part: Part) -> tuple[tuple[str, str, int], ...]:
+    return _moves(
+        (change.old.level or change.old.status, change.new.level or change.new.status, change.count)
+        for change in part.changes
+    )
+
+
 def _population_moves(found: Population) -> Movement:
-    counts: Counter[tuple[str, str]] = Counter()
-    for row in found.rows:
-        if row.old != row.new:
-            counts[row.old, row.new] += row.count
-    moves = tuple((old, new, count) for (old, new), count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    moves = _moves((row.old, row.new, row.count) for row in found.rows)
     return Movement(title=f"records of {found.source}", unit="records", moves=moves, total=found.records)
 
 
