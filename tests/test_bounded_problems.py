@@ -10,8 +10,6 @@ from __future__ import annotations
 import difflib
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ import pytest
 
 import levelcare
 from conftest import RULES_DIR
+from inprocess import run_levelcare
 from levelcare import AssessmentProblem, Engine, InvalidAssessment, InvalidOverride, RuleBaseError
 from levelcare._batch import InputError, read_assessment
 from levelcare.exceptions import MAX_PROBLEMS
@@ -160,13 +159,8 @@ def test_levelcare_batch_writes_a_bounded_error_record(tmp_path: Path) -> None:
     line = json.dumps(dict.fromkeys(unknown(MANY), "none"))
     path = tmp_path / "in.jsonl"
     path.write_text(line + "\n" + json.dumps({"harm_rsk": "none"}) + "\n", encoding="utf-8")
-    done = subprocess.run(
-        [sys.executable, "-m", "levelcare", "batch", str(path), "--no-progress"],
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
-    records = [json.loads(text) for text in done.stdout.decode("utf-8").splitlines()]
+    done = run_levelcare("batch", str(path), "--no-progress")
+    records = [json.loads(text) for text in done.stdout.splitlines()]
     first, second = records[0], records[1]
     assert first["error"] == "invalid-input"
     assert len(first["problems"]) == MAX_PROBLEMS + 1

@@ -1,4 +1,9 @@
-"""The ``levelcare`` command, driven in a subprocess as a user would run it."""
+"""The ``levelcare`` command: what each command prints and the status it exits with.
+
+The commands run in the test process (``inprocess``); a real process is started
+where the process is the subject: a reader that goes away, a terminal, the worker
+processes of a large batch.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ import pytest
 
 import levelcare
 from conftest import EXAMPLES_DIR, RULES_DIR, load_examples
+from inprocess import run_levelcare
 from levelcare import Engine, InvalidAssessment
 
 EXAMPLES = load_examples()
@@ -30,20 +36,15 @@ EXAMPLE_PATHS = sorted(EXAMPLES_DIR.glob("*.json"))
 TIMEOUT = 120
 
 
-def run(
-    *args: str, stdin: bytes | None = None, env: dict[str, str] | None = None, timeout: float = TIMEOUT
-) -> subprocess.CompletedProcess[str]:
-    """``python -m levelcare ARGS`` with text output."""
-    result = subprocess.run(
-        [sys.executable, "-m", "levelcare", *args],
-        input=stdin,
-        capture_output=True,
-        timeout=timeout,
-        env=env,
-        check=False,
-    )
-    return subprocess.CompletedProcess(
-        result.args, result.returncode, result.stdout.decode("utf-8"), result.stderr.decode("utf-8")
+def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
+    """``levelcare ARGS`` in this process, with text output."""
+    return run_levelcare(*args, stdin=stdin)
+
+
+def run_process(*args: str, timeout: float = TIMEOUT) -> subprocess.CompletedProcess[str]:
+    """``python -m levelcare ARGS`` in a process of its own, with text output."""
+    return subprocess.run(
+        [sys.executable, "-m", "levelcare", *args], capture_output=True, text=True, timeout=timeout, check=False
     )
 
 
@@ -414,9 +415,9 @@ def test_batch_of_100000_lines_with_two_workers_matches_decide(tmp_path: Path, c
             stream.write(pool[(index * stride) % len(pool)][0] + b"\n")
     out = tmp_path / "out.jsonl"
     try:
-        # A guard against a hang, not a speed test: under coverage, on a busy shared
-        # machine, this run has taken close to two minutes.
-        result = run("batch", str(source), "-o", str(out), "--workers", "2", timeout=600)
+        # In a process of its own, with a guard against a hang, not a speed test: under
+        # coverage, on a busy shared machine, this run has taken close to two minutes.
+        result = run_process("batch", str(source), "-o", str(out), "--workers", "2", timeout=600)
         assert result.returncode == 2, result.stderr[-2000:]
         expected_levels: Counter[str] = Counter()
         invalid = 0

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 import tomllib
 from typing import Any
 
@@ -18,6 +17,7 @@ import pytest
 
 import levelcare
 from conftest import EXAMPLES_DIR
+from inprocess import run_levelcare
 from levelcare import Decision, Engine
 from levelcare._rulebase import load
 from levelcare.testing import check_invariants
@@ -280,10 +280,7 @@ def test_verify_finds_nothing(engine: Engine) -> None:
 
 
 def test_check_command_reports_no_findings() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "levelcare", "check", str(CONTINUUM)], capture_output=True, text=True, timeout=120,
-        check=False,
-    )
+    result = _run("check", str(CONTINUUM))
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.rstrip().endswith("0 errors, 0 warnings.")
     assert "Rule base continuum-example 0.1.0" in result.stdout
@@ -295,9 +292,7 @@ def test_invariants_hold(engine: Engine, examples: int) -> None:
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "levelcare", *args], capture_output=True, text=True, timeout=120, check=False
-    )
+    return run_levelcare(*args)
 
 
 def test_rules_reference_renders_every_level_most_intensive_first(engine: Engine) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +14,7 @@ from dask.distributed import Client, LocalCluster
 import levelcare
 from cases import mixed_assessments
 from conftest import RULES_DIR
+from inprocess import run_levelcare
 from levelcare import _batch
 from levelcare._batch import _dask as adapter
 from levelcare.dask import decide_bag
@@ -33,10 +32,10 @@ INVALID_LINES = [
 def batch_lines(source: Path, rules: Path | None = None) -> list[str]:
     """What ``levelcare batch`` writes for ``source``, line by line."""
     output = source.with_suffix(".out.jsonl")
-    command = [sys.executable, "-m", "levelcare", "batch", str(source), "-o", str(output), "--no-progress"]
+    command = ["batch", str(source), "-o", str(output), "--no-progress"]
     if rules is not None:
         command += ["--rules", str(rules)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    done = run_levelcare(*command)
     assert done.returncode in (0, 2), done.stderr
     *records, trailer = output.read_text(encoding="utf-8").splitlines()
     # The batch closes with a summary record; the Dask bag holds the records alone.

@@ -7,7 +7,6 @@ R4) and round-tripped through JSON.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import pytest
 from hypothesis import given
 
 from conftest import EXAMPLES_DIR
+from inprocess import run_levelcare
 from levelcare import Engine, InvalidAssessment, fhir
 from levelcare.testing import assessments
 
@@ -125,16 +125,9 @@ def test_an_example_filled_in_decides_as_the_command_line_does(engine: Engine, v
     round_trip(response, version)
     read = fhir.assessment_from_response(fhir.to_model(response, version), engine)
     assert read == engine.vocabulary.validate(facts)
-    command = [
-        sys.executable,
-        "-m",
-        "levelcare",
-        "decide",
-        "--json",
-        str(EXAMPLES_DIR / "moderate-working-parent.json"),
-    ]
-    printed = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    assert engine.decide(read).to_dict() == json.loads(printed)
+    printed = run_levelcare("decide", "--json", str(EXAMPLES_DIR / "moderate-working-parent.json"))
+    assert printed.returncode == 0, printed.stderr
+    assert engine.decide(read).to_dict() == json.loads(printed.stdout)
 
 
 def test_response_for_answers_every_known_fact(engine: Engine) -> None:

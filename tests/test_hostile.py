@@ -2,7 +2,8 @@
 
 Each gets a clear error naming the field (or file and line), echoing at most 40
 characters of any value, and never a traceback or a bare built-in exception.
-Batch runs are stopped by real signals sent to real processes.
+Batch runs are stopped by real signals sent to real processes; the other commands
+run in the test process.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from hypothesis import strategies as st
 
 import levelcare
 from conftest import EXAMPLES_DIR, RULES_DIR, load_examples
+from inprocess import run_levelcare
 from levelcare import _batch
 from levelcare._rulebase import load
 from levelcare._rulebase._reading import MAX_ID_LENGTH, MAX_NESTING
@@ -41,13 +43,9 @@ def levelcare_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "levelcare", *args]
 
 
-def run(*args: str, stdin: bytes | None = None, **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        levelcare_cmd(*args), input=stdin, capture_output=True, timeout=TIMEOUT, check=False, **kwargs
-    )
-    return subprocess.CompletedProcess(
-        result.args, result.returncode, result.stdout.decode("utf-8", "replace"), result.stderr.decode("utf-8", "replace")
-    )
+def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
+    """``levelcare ARGS`` in this process; the runs stopped by signals or a full device start a real one."""
+    return run_levelcare(*args, stdin=stdin, errors="replace")
 
 
 def no_long_echo(text: str, value: str) -> None:

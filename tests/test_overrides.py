@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conftest import EXAMPLES_DIR
+from inprocess import run_levelcare
 from levelcare import Engine, InvalidOverride
 from levelcare.overrides import REASONS, PlacementOverride, facts_digest, nearest_available, reason_codings
 
@@ -254,9 +254,7 @@ def test_nearest_available_never_places_below_the_indicated_level(engine: Engine
 
 
 def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "levelcare", "override", *args], check=False, capture_output=True, text=True, input=stdin
-    )
+    return run_levelcare("override", *args, stdin=stdin)
 
 
 def test_override_command_writes_a_record(engine: Engine, facts: dict[str, Any], tmp_path: Path) -> None:

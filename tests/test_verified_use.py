@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from conftest import RULES_DIR
+from inprocess import run_levelcare
 from levelcare import Decision, Engine, RuleBaseError, UnverifiedRuleBase
 from levelcare._render._report import render
 
@@ -23,8 +23,7 @@ from levelcare._render._report import render
 def _batch(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     source = tmp_path / "in.jsonl"
     source.write_text('{"withdrawal_risk": "severe"}\n{"harm_risk": "imminent"}\n', encoding="utf-8")
-    command = [sys.executable, "-m", "levelcare", "batch", str(source), "--no-progress", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path)
+    return run_levelcare("batch", str(source), "--no-progress", *args)
 
 
 def test_engine_from_path_refuses_an_unverified_rule_base_on_request(unsound_rules: Path) -> None:
