@@ -8,6 +8,7 @@ continuous integration (CI=true), which installs it.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -289,21 +290,31 @@ def _pixels(png: bytes) -> tuple[int, int, list[bytes]]:
     assert depth == 8 and colour in (2, 6) and header[12] == 0
     step = 3 if colour == 2 else 4
     raw, stride, rows, previous = zlib.decompress(chunks), width * step, [], bytes(width * step)
+    # Each byte's low seven bits and its top bit, for adding whole rows bytewise below.
+    low, high = int.from_bytes(b"\x7f" * stride, "big"), int.from_bytes(b"\x80" * stride, "big")
     for y in range(height):
         kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
-        for x in range(stride):
-            left = line[x - step] if x >= step else 0
-            up, corner = previous[x], previous[x - step] if x >= step else 0
-            if kind == 1:
-                line[x] = (line[x] + left) & 0xFF
-            elif kind == 2:
-                line[x] = (line[x] + up) & 0xFF
-            elif kind == 3:
-                line[x] = (line[x] + (left + up) // 2) & 0xFF
-            elif kind == 4:
-                guess = left + up - corner
-                near = min((abs(guess - left), 0, left), (abs(guess - up), 1, up), (abs(guess - corner), 2, corner))
-                line[x] = (line[x] + near[2]) & 0xFF
+        if kind == 1:
+            # Sub: each byte plus the one a pixel to its left, a running sum per channel.
+            for channel in range(step):
+                line[channel::step] = bytes(map((0xFF).__and__, itertools.accumulate(line[channel::step])))
+        elif kind == 2:
+            # Up: each byte plus the one above, modulo 256, a whole row at once as one
+            # integer: the low seven bits add without reaching the next byte, and the
+            # top bit is the exclusive or of both top bits and that sum's carry.
+            a, b = int.from_bytes(line, "big"), int.from_bytes(previous, "big")
+            line = bytearray((((a & low) + (b & low)) ^ ((a ^ b) & high)).to_bytes(stride, "big"))
+        elif kind in (3, 4):
+            for x in range(stride):
+                left = line[x - step] if x >= step else 0
+                up, corner = previous[x], previous[x - step] if x >= step else 0
+                if kind == 3:
+                    line[x] = (line[x] + (left + up) // 2) & 0xFF
+                else:
+                    guess = left + up - corner
+                    to_left, to_up, to_corner = abs(guess - left), abs(guess - up), abs(guess - corner)
+                    near = left if to_left <= to_up and to_left <= to_corner else up if to_up <= to_corner else corner
+                    line[x] = (line[x] + near) & 0xFF
         rows.append(bytes(line) if step == 3 else bytes(b for i, b in enumerate(line) if i % 4 != 3))
         previous = bytes(line)
     return width, height, rows
