@@ -113,6 +113,14 @@ class Supervisor:
     def run(self) -> None:
         """Start the workers, replace any that dies, and stop them all when told to."""
         with self._signals():
+            host, port = self._sockets[0].getsockname()[:2]
+            shown = f"[{host}]" if ":" in host else host
+            logger.info(
+                "listening on http://%s:%d with %d workers, each on a socket of its own (Press CTRL+C to quit)",
+                shown,
+                port,
+                len(self._sockets),
+            )
             self._processes = [self._start(index) for index in range(len(self._sockets))]
             try:
                 while not self._stop.wait(0.5):
