@@ -25,8 +25,8 @@ import httpx
 import pytest
 
 from levelcare import LevelCareError
-from levelcare._adapters import _h11edge, _store, _workers
-from levelcare._adapters._h11edge import Lingering
+from levelcare._adapters import _edge, _store, _workers
+from levelcare._adapters._edge import Lingering
 from test_cdshooks import free_port
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; SO_REUSEPORT as on Linux")
@@ -276,7 +276,7 @@ def test_accepted_connections_send_without_nagle_delay() -> None:
             accepted, _ = listener.accept()
             with accepted:
                 assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
-                _h11edge._no_delay(_Transport(accepted))  # type: ignore[arg-type]
+                _edge._no_delay(_Transport(accepted))  # type: ignore[arg-type]
                 assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
             assert client.getpeername() == listener.getsockname()
 

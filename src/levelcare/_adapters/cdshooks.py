@@ -961,13 +961,12 @@ def create_app(engine: Any, config: ServiceConfig) -> Starlette:
 def uvicorn_options(config: ServiceConfig) -> dict[str, Any]:
     """The uvicorn settings that enforce ``config``'s limits on connections and request heads.
 
-    uvicorn's h11 protocol is used (its buffer limit is ``max_header_bytes``), with a
+    uvicorn's httptools protocol is used, with a size limit (``max_header_bytes``) and a
     deadline on each request head; idle keep-alive connections close after
     ``keep_alive_timeout``; over ``max_connections`` connections get 503.
     """
     return {
         "http": _limits.protocol_class(max_header_bytes=config.max_header_bytes, header_timeout=config.header_timeout),
-        "h11_max_incomplete_event_size": config.max_header_bytes,
         "timeout_keep_alive": config.keep_alive_timeout,
         "limit_concurrency": config.max_connections,
         "ws": "none",

@@ -1,4 +1,4 @@
-"""The service's HTTP/1.1 protocol under uvicorn: h11, with a deadline and an answer for every bad request head.
+"""The service's HTTP/1.1 protocol under uvicorn: httptools, with a deadline and an answer for every bad request head.
 
 Imported only where uvicorn runs the service. The classes are defined at module
 level, so that a protocol configured for ``levelcare serve --workers N`` can be
@@ -13,8 +13,7 @@ import contextlib
 import socket
 from typing import Any
 
-import h11
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from ._limits import _LINGER, _LINGER_BYTES, raw_response
 
@@ -91,21 +90,35 @@ class Lingering:
         protocol.loop.call_later(_LINGER, self._transport.close)
 
 
-class EdgeProtocol(H11Protocol):
-    """uvicorn's h11 protocol with a deadline on each request head and an OperationOutcome for a bad one.
+class HeadTooLong(Exception):
+    """Raised from a parser callback when the request head outgrows its limit (the parser then stops)."""
+
+
+class EdgeProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a size limit and a deadline on each request head, and an OperationOutcome for a bad one.
 
     ``max_header_bytes`` and ``header_timeout`` are given as keywords beside
     uvicorn's own (see :func:`levelcare._adapters._limits.protocol_class`).
+    httptools keeps no more of a head than the header being read; the bytes of a
+    head are counted as they arrive, and a head over the limit is refused before
+    the rest is read.
     """
 
     _head_timer: asyncio.TimerHandle | None = None
-    _head_bytes = 0
-    _lingering = -1
 
     def __init__(self, *args: Any, max_header_bytes: int, header_timeout: float, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.max_header_bytes = max_header_bytes
         self.header_timeout = header_timeout
+        #: Reading a request head (before its end); else a body, or a request in hand.
+        self._in_head = True
+        self._in_body = False
+        self._errored = False
+        #: Bytes received while reading the current head.
+        self._head_bytes = 0
+        #: The current head's size as parsed: request target and headers.
+        self._head_size = 0
+        self._lingering = -1
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         _no_delay(transport)
@@ -122,18 +135,45 @@ class EdgeProtocol(H11Protocol):
             if self._lingering > _LINGER_BYTES:
                 self.transport.close()
             return
-        if self.conn.their_state is h11.ERROR:
+        if self._errored:
             return
-        waiting = self.conn.their_state is h11.IDLE
-        if waiting:
+        if self._in_head:
             self._head_bytes += len(data)
         super().data_received(data)
-        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
-            if self._head_timer is None and self._head_bytes:
-                self._arm()
-        else:
-            self.disarm()
-            self._head_bytes = 0
+        if self._errored or self.transport.is_closing():
+            return
+        if self._in_head and self._head_bytes > self.max_header_bytes:
+            self._head_too_long()
+        elif self._in_head and self._head_bytes and self._head_timer is None:
+            self._arm()  # the first bytes of a head that is not complete yet
+
+    # --- parser callbacks ------------------------------------------------------------
+
+    def on_url(self, url: bytes) -> None:
+        self._grow(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._grow(len(name) + len(value) + 4)
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self.disarm()
+        self._in_head, self._in_body = False, True
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        # What arrives from now on is the next request's head.
+        self._in_head, self._in_body = True, False
+        self._head_bytes = self._head_size = 0
+
+    def _grow(self, count: int) -> None:
+        self._head_size += count
+        if self._head_size > self.max_header_bytes:
+            raise HeadTooLong
+
+    # --- answers of the protocol itself ----------------------------------------------
 
     @property
     def lingering(self) -> bool:
@@ -146,19 +186,18 @@ class EdgeProtocol(H11Protocol):
 
     def client_sending(self) -> bool:
         """Whether the client may still be sending: a body, a bad request, or part of a head."""
-        state = self.conn.their_state
-        return state in (h11.SEND_BODY, h11.ERROR) or (state is h11.IDLE and self._head_bytes > 0)
-
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        # A pipelined head is measured from here; an idle wait is the keep-alive timer's.
-        self._head_bytes = 0
+        return self._errored or self._in_body or (self._in_head and self._head_bytes > 0)
 
     def send_400_response(self, msg: str) -> None:
-        if self._head_bytes > self.max_header_bytes:
-            self._refuse(431, "too-long", f"the request's headers are over {self.max_header_bytes} bytes")
+        self._errored = True
+        if self._head_size > self.max_header_bytes or self._head_bytes > self.max_header_bytes:
+            self._head_too_long()
         else:
             self._refuse(400, "structure", "the request is not valid HTTP/1.1")
+
+    def _head_too_long(self) -> None:
+        self._errored = True
+        self._refuse(431, "too-long", f"the request's headers are over {self.max_header_bytes} bytes")
 
     def _arm(self) -> None:
         self.disarm()
@@ -172,7 +211,7 @@ class EdgeProtocol(H11Protocol):
 
     def _head_overdue(self) -> None:
         self._head_timer = None
-        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+        if self._in_head and not self.transport.is_closing():
             self._refuse(408, "timeout", f"the request head did not arrive within {self.header_timeout:g} seconds")
 
     def _refuse(self, status: int, code: str, problem: str) -> None:
