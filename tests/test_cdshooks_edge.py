@@ -454,7 +454,7 @@ def test_a_100_kb_token_gets_401_and_oversized_headers_431(engine: Engine, keys:
         answer = httpx.post(url, json=request(), headers={"Authorization": "Bearer " + "a" * 100_000}, timeout=30)
         assert outcome(answer, 401) == ["the Authorization header is over 16384 bytes: no token this service accepts"]
         assert answer.headers["www-authenticate"] == "Bearer"
-        # Whole (read by h11 in one go) or still arriving (h11's buffer limit): 431 either way.
+        # Whole (read in one go) or still arriving (counted as it comes): 431 either way.
         head = f"POST {SERVICE} HTTP/1.1\r\nHost: x\r\nX-Big: {'c' * 200_000}\r\n\r\n".encode()
         for data in (head, head[:-4]):
             assert status_and_outcome(raw_exchange(base, data)) == (

@@ -14,6 +14,7 @@ import importlib
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from .._model import Decision, Level, Reason, RulebaseInfo
@@ -379,8 +380,19 @@ def response_for(facts: Mapping[str, FactValue], engine: Any, version: str = "R5
 # --- GuidanceResponse -----------------------------------------------------------------
 
 
+def _json_text(value: object) -> str:
+    """``value`` as JSON writes it: the common scalars directly, anything else through ``json``."""
+    if isinstance(value, str):
+        return encode_basestring_ascii(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return int.__repr__(value)
+    return json.dumps(value)
+
+
 def _fact_text(reason: Reason) -> str:
-    return ", ".join(f"{k}={'unknown' if v is None else json.dumps(v)}" for k, v in reason.facts.items())
+    return ", ".join(f"{k}={'unknown' if v is None else _json_text(v)}" for k, v in reason.facts.items())
 
 
 def _source_titles(rulebase: RuleBase) -> dict[str, str]:
@@ -391,9 +403,8 @@ def _rule_codings(reason: Reason, info: RulebaseInfo) -> list[dict[str, Any]]:
     return [{"system": rules_system(info), "code": rule} for rule in reason.rule_id.split(", ") if rule]
 
 
-def _reason_parameter(name: str, reason: Reason, rulebase: RuleBase) -> dict[str, Any]:
+def _reason_parameter(name: str, reason: Reason, rulebase: RuleBase, titles: Mapping[str, str]) -> dict[str, Any]:
     info = rulebase.info
-    titles = _source_titles(rulebase)
     parts: list[dict[str, Any]] = [{"name": "rule", "valueCoding": coding} for coding in _rule_codings(reason, info)]
     parts.append({"name": "statement", "valueString": reason.statement})
     if reason.level is not None:
@@ -406,8 +417,7 @@ def _reason_parameter(name: str, reason: Reason, rulebase: RuleBase) -> dict[str
     return {"name": name, "part": parts}
 
 
-def _note(kind: str, reason: Reason, rulebase: RuleBase) -> dict[str, Any]:
-    titles = _source_titles(rulebase)
+def _note(kind: str, reason: Reason, titles: Mapping[str, str]) -> dict[str, Any]:
     level = "" if reason.level is None else f" [{reason.level.label}]"
     lines = [f"{kind} {reason.rule_id}{level}: {reason.statement}"]
     if reason.facts:
@@ -478,16 +488,17 @@ def guidance_response(
     parameters.append({"name": "lowest-level", "valueCoding": level_coding(decision.level_range[0], info)})
     parameters.append({"name": "highest-level", "valueCoding": level_coding(decision.level_range[1], info)})
     parameters += [{"name": "missing", "valueString": fact} for fact in decision.missing]
-    parameters += [_reason_parameter("reason", r, rulebase) for r in decision.reasons]
-    parameters += [_reason_parameter("ruled-out", r, rulebase) for r in decision.ruled_out]
-    parameters += [_reason_parameter("consideration", r, rulebase) for r in decision.considerations]
+    titles = _source_titles(rulebase)
+    parameters += [_reason_parameter("reason", r, rulebase, titles) for r in decision.reasons]
+    parameters += [_reason_parameter("ruled-out", r, rulebase, titles) for r in decision.ruled_out]
+    parameters += [_reason_parameter("consideration", r, rulebase, titles) for r in decision.considerations]
     parameters += [{"name": "service", "valueString": s} for s in decision.services]
     reasons = [
         {"coding": _rule_codings(r, info), "text": r.statement} for r in decision.reasons if _rule_codings(r, info)
     ]
-    notes = [_note("Reason", r, rulebase) for r in decision.reasons]
-    notes += [_note("Ruled out", r, rulebase) for r in decision.ruled_out]
-    notes += [_note("Consideration", r, rulebase) for r in decision.considerations]
+    notes = [_note("Reason", r, titles) for r in decision.reasons]
+    notes += [_note("Ruled out", r, titles) for r in decision.ruled_out]
+    notes += [_note("Consideration", r, titles) for r in decision.considerations]
     resource: dict[str, Any] = {
         "resourceType": "GuidanceResponse",
         "contained": [{"resourceType": "Parameters", "id": "result", "parameter": parameters}],

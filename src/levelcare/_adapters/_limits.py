@@ -289,7 +289,7 @@ def raw_response(status: int, code: str, problem: str) -> bytes:
 
 
 def protocol_class(*, max_header_bytes: int, header_timeout: float) -> Callable[..., Any]:
-    """uvicorn's h11 protocol, with a deadline and an answer for every malformed request head.
+    """uvicorn's httptools protocol, with a size limit, a deadline and an answer for every malformed request head.
 
     uvicorn closes idle keep-alive connections (``timeout_keep_alive``) but puts no
     deadline on a request head: a client that connects and sends nothing, or trickles
@@ -299,14 +299,13 @@ def protocol_class(*, max_header_bytes: int, header_timeout: float) -> Callable[
     each with an OperationOutcome instead of uvicorn's plain text.
 
     Args:
-        max_header_bytes: The largest request head (also h11's
-            ``max_incomplete_event_size``, which must be set to the same value).
+        max_header_bytes: The largest request head (request target and headers).
         header_timeout: Seconds allowed for a request head to arrive.
 
     Returns:
         A protocol factory for ``uvicorn.Config(http=...)``, which can be pickled for
         worker processes.
     """
-    from ._h11edge import EdgeProtocol
+    from ._edge import EdgeProtocol
 
     return functools.partial(EdgeProtocol, max_header_bytes=max_header_bytes, header_timeout=header_timeout)

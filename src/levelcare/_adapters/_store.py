@@ -1,8 +1,11 @@
 """The CDS Hooks service's state in one SQLite file: issued cards, seen token ids, feedback.
 
 Worker processes share the file, and it outlives restarts. It runs in WAL mode, so
-readers never wait for the writer, with a busy timeout for the short moments two
-writers meet. Each thread of each process opens its own connection (SQLite
+readers never wait for the writer. Writers take turns on an exclusive ``flock`` of a
+lock file beside the database (``NAME-lock``) before they begin: a writer waiting
+there is woken the moment the other ends, where SQLite's own busy handler would
+sleep for milliseconds at a time, and the busy timeout is left for writers that do
+not take the lock (another tool opening the file). Each thread of each process opens its own connection (SQLite
 connections must not cross threads, nor a fork).
 
 Every write is one short transaction; the token-id check is an insert into a
@@ -13,6 +16,7 @@ one token, exactly one insert succeeds.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -36,6 +40,12 @@ SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 5_000
 #: Seconds between purges of expired rows (run by whichever write comes first).
 PURGE_INTERVAL = 60.0
+#: Seconds between checkpoints of the write-ahead log into the database, made by a
+#: thread of each process so that no request waits for the disk's flush.
+CHECKPOINT_INTERVAL = 1.0
+#: Pages of write-ahead log after which a commit checkpoints itself: only when the
+#: checkpoint thread falls far behind (SQLite's default is 1,000).
+_AUTOCHECKPOINT_PAGES = 20_000
 _DAY = 86_400.0
 
 _SCHEMA = """
@@ -87,19 +97,46 @@ class IssuedCard:
     suggestion: str | None
 
 
-def _close_all(connections: list[sqlite3.Connection], lock: threading.Lock) -> None:
-    """Close ``connections`` and empty the list."""
+def _checkpoints(path: Path, stop: threading.Event, interval: float) -> None:
+    """Checkpoint the write-ahead log every ``interval`` seconds until ``stop`` is set.
+
+    A passive checkpoint never blocks a writer; one that cannot run now (another
+    process checkpointing) is simply tried again next time.
+    """
+    connection: sqlite3.Connection | None = None
+    try:
+        while not stop.wait(interval):
+            try:
+                if connection is None:
+                    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+                connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error:
+                continue
+    finally:
+        if connection is not None:
+            connection.close()
+
+
+def _close_all(
+    connections: list[sqlite3.Connection], lock: threading.Lock, lock_files: dict[int, int], stop: threading.Event
+) -> None:
+    """Close ``connections`` and empty the list; close the lock file this process opened; end the checkpoints."""
+    stop.set()
     with lock:
         closing = list(connections)
         connections.clear()
+        descriptor = lock_files.pop(os.getpid(), None)
     for connection in closing:
         with contextlib.suppress(sqlite3.Error):
             connection.close()
+    if descriptor is not None:
+        with contextlib.suppress(OSError):
+            os.close(descriptor)
 
 
 def _check_path(path: Path) -> None:
     """Refuse a database path that is a symbolic link, not a file, or readable by others."""
-    for candidate in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm", "-journal"))):
+    for candidate in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm", "-journal", "-lock"))):
         try:
             found = os.lstat(candidate)
         except FileNotFoundError:
@@ -133,6 +170,16 @@ def _create(path: Path) -> None:
         raise LevelCareError(msg) from None
 
 
+def _open_lock(path: Path) -> int:
+    """The writers' lock file beside the database, opened (created for the owner only), never through a link."""
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        return os.open(path, flags, 0o600)
+    except OSError as error:
+        msg = f"{path}: cannot open the service database's lock file: {error.strerror or error}"
+        raise LevelCareError(msg) from None
+
+
 class Store:
     """One SQLite database of the service's state.
 
@@ -161,9 +208,17 @@ class Store:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        # The lock file's descriptor, by process: a forked child opens its own (a
+        # flock is shared by every descriptor copied from the same open).
+        self._lock_files: dict[int, int] = {}
+        # One writer at a time among this process's threads; the flock orders processes.
+        self._write_lock = threading.Lock()
+        # The checkpoint thread of each process that wrote, until the store is closed.
+        self._checkpointers: dict[int, threading.Thread] = {}
+        self._stop = threading.Event()
         # A store dropped without close() still closes its connections (Python 3.13
         # and later warn of every connection left open when it is collected).
-        self._closer = weakref.finalize(self, _close_all, self._connections, self._lock)
+        self._closer = weakref.finalize(self, _close_all, self._connections, self._lock, self._lock_files, self._stop)
         self._next_purge = 0.0
         _check_path(self.path)
         _create(self.path)
@@ -200,8 +255,24 @@ class Store:
             connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             # WAL with NORMAL survives a killed process; only a power cut can lose the last commits.
             connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute(f"PRAGMA wal_autocheckpoint={_AUTOCHECKPOINT_PAGES}")
             local.connection, local.pid = connection, os.getpid()
         return connection
+
+    def _checkpointer(self) -> None:
+        """Start this process's checkpoint thread, once."""
+        pid = os.getpid()
+        with self._lock:
+            if pid in self._checkpointers or self._stop.is_set():
+                return
+            thread = threading.Thread(
+                target=_checkpoints,
+                args=(self.path, self._stop, CHECKPOINT_INTERVAL),
+                name="levelcare-checkpoints",
+                daemon=True,
+            )
+            self._checkpointers[pid] = thread
+        thread.start()
 
     @contextlib.contextmanager
     def _transaction(self, connection: sqlite3.Connection) -> Iterator[None]:
@@ -212,9 +283,46 @@ class Store:
                 connection.execute("ROLLBACK")
             raise
 
+    def _lock_file(self) -> int:
+        pid = os.getpid()
+        with self._lock:
+            descriptor = self._lock_files.get(pid)
+            if descriptor is None:
+                descriptor = self._lock_files[pid] = _open_lock(self.path.with_name(self.path.name + "-lock"))
+        return descriptor
+
+    @contextlib.contextmanager
+    def _turn(self) -> Iterator[sqlite3.Connection]:
+        """This thread's connection, while this writer holds the writers' lock."""
+        connection = self._connection()
+        descriptor = self._lock_file()
+        self._checkpointer()
+        with self._write_lock:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            try:
+                yield connection
+            finally:
+                fcntl.flock(descriptor, fcntl.LOCK_UN)
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction of several statements, committed at the end, all or nothing."""
+        with self._turn() as connection, self._transaction(connection):
+            connection.execute("BEGIN IMMEDIATE")
+            yield connection
+            connection.execute("COMMIT")
+
+    def _write(self, statement: str, parameters: tuple[Any, ...]) -> None:
+        """One statement, its own transaction (SQLite's autocommit), in this writer's turn."""
+        with self._turn() as connection:
+            connection.execute(statement, parameters)
+
     def close(self) -> None:
         """Close every connection this store opened (in this process)."""
-        _close_all(self._connections, self._lock)
+        _close_all(self._connections, self._lock, self._lock_files, self._stop)
+        thread = self._checkpointers.pop(os.getpid(), None)
+        if thread is not None:
+            thread.join(CHECKPOINT_INTERVAL + 5)
         self._local = threading.local()
         if self._finalizer is not None:
             self._finalizer()
@@ -230,13 +338,10 @@ class Store:
         now = time.time() if now is None else now
         self._next_purge = now + PURGE_INTERVAL
         oldest = now - self.retention
-        connection = self._connection()
-        with self._transaction(connection):
-            connection.execute("BEGIN IMMEDIATE")
+        with self._writing() as connection:
             tokens = connection.execute("DELETE FROM tokens WHERE expires < ?", (now,)).rowcount
             cards = connection.execute("DELETE FROM cards WHERE issued_at < ?", (oldest,)).rowcount
             feedback = connection.execute("DELETE FROM feedback WHERE received_at < ?", (oldest,)).rowcount
-            connection.execute("COMMIT")
         return tokens, cards, feedback
 
     def _maybe_purge(self, now: float) -> None:
@@ -250,9 +355,7 @@ class Store:
         now = time.time()
         self._maybe_purge(now)
         try:
-            self._connection().execute(
-                "INSERT INTO tokens (issuer, jti, expires) VALUES (?, ?, ?)", (issuer, jti, expires)
-            )
+            self._write("INSERT INTO tokens (issuer, jti, expires) VALUES (?, ?, ?)", (issuer, jti, expires))
         except sqlite3.IntegrityError:
             return False
         return True
@@ -262,7 +365,7 @@ class Store:
     def add_card(self, card: IssuedCard) -> None:
         """Remember an issued card."""
         self._maybe_purge(card.issued_at)
-        self._connection().execute(
+        self._write(
             "INSERT INTO cards (uuid, issued_at, indicated, rulebase_sha256, facts_sha256, suggestion) "
             "VALUES (?, ?, ?, ?, ?, ?)",
             (card.uuid, card.issued_at, card.indicated, card.rulebase_sha256, card.facts_sha256, card.suggestion),
@@ -302,13 +405,10 @@ class Store:
         """
         now = time.time()
         self._maybe_purge(now)
-        connection = self._connection()
         rows = [(str(r["card"]), now, json.dumps(r, sort_keys=True, ensure_ascii=False)) for r in records]
-        with self._transaction(connection):
-            connection.execute("BEGIN IMMEDIATE")
+        with self._writing() as connection:
             connection.executemany("INSERT INTO feedback (card, received_at, record) VALUES (?, ?, ?)", rows)
             export(records)
-            connection.execute("COMMIT")
 
     def feedback(self, *, card: str | None = None) -> list[dict[str, Any]]:
         """The stored feedback records, oldest first (of one card, if given)."""

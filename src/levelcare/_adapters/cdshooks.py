@@ -301,9 +301,14 @@ class _Service:
 
     # --- authentication ----------------------------------------------------------------
 
-    def authorise(self, request: Request) -> None:
+    def authorise(self, request: Request) -> str | None:
+        """Verify the request's bearer token and admit it once; its issuer (None with authentication off).
+
+        Raises:
+            _Failure: 401, naming what is wrong with the token.
+        """
         if not self.config.auth:
-            return
+            return None
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
@@ -348,7 +353,7 @@ class _Service:
                 problem = f"the token is not valid ({type(error).__name__})"
             else:
                 self.admit(str(issuer), claims)
-                return
+                return str(issuer)
             break
         raise _Failure(401, "security", [problem])
 
@@ -859,16 +864,6 @@ async def _json_body(request: Request, config: ServiceConfig) -> Mapping[str, An
     return _limits.json_object(raw)
 
 
-def _token_issuer(request: Request) -> str | None:
-    """The ``iss`` of the request's bearer token, read once the token has been verified."""
-    _, _, token = request.headers.get("authorization", "").partition(" ")
-    try:
-        issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
-    except jwt.InvalidTokenError:
-        return None
-    return issuer if isinstance(issuer, str) else None
-
-
 async def _http_error(request: Request, error: Exception) -> Response:
     """An OperationOutcome for Starlette's own answers: an unknown path (404) or method (405)."""
     status = getattr(error, "status_code", 500)
@@ -924,9 +919,9 @@ def create_app(engine: Any, config: ServiceConfig) -> Starlette:
 
     async def call(request: Request) -> Response:
         known(request)
-        service.authorise(request)
+        issuer = service.authorise(request)
         body = await _json_body(request, config)
-        answer = await service.call(body, issuer=_token_issuer(request) if config.auth else None)
+        answer = await service.call(body, issuer=issuer)
         actions = []
         for card in answer["cards"]:
             guidance = card.pop("_guidance", None)
@@ -966,13 +961,12 @@ def create_app(engine: Any, config: ServiceConfig) -> Starlette:
 def uvicorn_options(config: ServiceConfig) -> dict[str, Any]:
     """The uvicorn settings that enforce ``config``'s limits on connections and request heads.
 
-    uvicorn's h11 protocol is used (its buffer limit is ``max_header_bytes``), with a
+    uvicorn's httptools protocol is used, with a size limit (``max_header_bytes``) and a
     deadline on each request head; idle keep-alive connections close after
     ``keep_alive_timeout``; over ``max_connections`` connections get 503.
     """
     return {
         "http": _limits.protocol_class(max_header_bytes=config.max_header_bytes, header_timeout=config.header_timeout),
-        "h11_max_incomplete_event_size": config.max_header_bytes,
         "timeout_keep_alive": config.keep_alive_timeout,
         "limit_concurrency": config.max_connections,
         "ws": "none",
@@ -1005,17 +999,23 @@ def serve(  # pragma: no cover - runs until stopped
     # uvicorn's own logging, plus the service's lines (requests, statuses, indicators).
     logging_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     logging_config["loggers"]["levelcare"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
-    target = create_app(engine, config) if workers == 1 else _worker_factory(recipe)
-    uvicorn.run(
-        target,
-        factory=workers > 1,
-        workers=workers,
-        host=host,
-        port=port,
-        log_config=logging_config,
-        log_level="info",
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_config": logging_config,
+        "log_level": "info",
+        # The service logs each answer itself (endpoint and status, never a value).
+        "access_log": False,
         **uvicorn_options(config),
-    )
+    }
+    if workers == 1:
+        uvicorn.run(create_app(engine, config), **options)
+        return
+    from ._workers import Supervisor, listening_sockets
+
+    # Each worker listens on a socket of its own, so that connections spread over them.
+    worker_config = uvicorn.Config(_worker_factory(recipe), factory=True, **options)
+    Supervisor(worker_config, listening_sockets(host, port, workers)).run()
 
 
 def _worker_factory(recipe: Any) -> str:  # pragma: no cover - runs in serve()
