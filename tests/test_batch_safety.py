@@ -198,6 +198,24 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _is_worker(pid: int) -> bool:
+    """Whether ``pid`` is a process multiprocessing spawned to run work (not its resource tracker)."""
+    try:
+        return b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds ``pid`` has used, from /proc."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _running(pid: int) -> bool:
     """Whether ``pid`` still exists and is not a zombie waiting to be reaped."""
     try:
@@ -216,7 +234,6 @@ def test_workers_end_within_seconds_when_the_parent_is_killed(tmp_path: Path) ->
     slow = json.dumps({f"harm_rsk_{index}_xx": "none" for index in range(10)})
     source.write_text((slow + "\n") * 2500)
     out = tmp_path / "out.jsonl"
-    partial = Path(f"{out}.partial")
     process = subprocess.Popen(
         levelcare_cmd("batch", str(source), "-o", str(out), "--workers", "2", "--no-progress"),
         stdout=subprocess.DEVNULL,
@@ -224,12 +241,15 @@ def test_workers_end_within_seconds_when_the_parent_is_killed(tmp_path: Path) ->
     )
     try:
         deadline = time.monotonic() + TIMEOUT
-        while not (partial.exists() and partial.stat().st_size > 0):
+        # Killed once both workers are deciding (each has spent CPU time on its chunks).
+        while True:
             assert process.poll() is None, "the run ended before its parent could be killed"
             assert time.monotonic() < deadline
-            time.sleep(0.01)
+            busy = [pid for pid in _children(process.pid) if _is_worker(pid) and _cpu_seconds(pid) >= 0.5]
+            if len(busy) >= 2:
+                break
+            time.sleep(0.05)
         workers = _children(process.pid)
-        assert len(workers) >= 2, workers
         process.kill()
         process.wait(timeout=TIMEOUT)
         deadline = time.monotonic() + 5

@@ -9,7 +9,9 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -112,3 +114,28 @@ def test_raw_chunks_give_the_lines_universal_newlines_give(data: bytes, block: i
         assert first == number
         number += len(list(_batch.split_chunk(first, chunk, 64)))
     assert number - 1 == count
+
+
+def test_the_workers_start_while_the_rule_base_is_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Worker start-up (a Python and an engine each) overlaps the parent's check of the rule base."""
+    import multiprocessing
+
+    from levelcare._cli import _batch as cli_batch
+    from levelcare._cli._main import main
+
+    seen: list[int] = []
+    check = cli_batch._verified_engine
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        seen.append(len(multiprocessing.active_children()))
+        return check(*args, **kwargs)
+
+    monkeypatch.setattr(cli_batch, "_verified_engine", counting)
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(example["facts"]) + "\n" for example in EXAMPLES[:4]))
+    status = main(["batch", str(source), "-o", str(tmp_path / "out.jsonl"), "--workers", "2", "--no-progress"])
+    assert status == 0, capsys.readouterr().err
+    assert seen and seen[0] >= 2
+    assert not multiprocessing.active_children()

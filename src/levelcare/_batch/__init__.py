@@ -47,7 +47,7 @@ from ._reading import (
 )
 from ._records import RecordWriter, dumps
 from ._summary import Summary, run
-from ._workers import ChunkResult, decide_chunk, decide_chunks
+from ._workers import ChunkResult, WorkerPool, decide_chunk, decide_chunks
 
 __all__ = [
     "ID_FIELD",
@@ -65,6 +65,7 @@ __all__ = [
     "Signals",
     "Stdout",
     "Summary",
+    "WorkerPool",
     "WriteError",
     "assessment_of",
     "count_lines",

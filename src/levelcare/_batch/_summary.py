@@ -12,7 +12,7 @@ from .._model import STATUSES, installed_version
 from ._lines import TRAILER, LineResult
 from ._reading import Chunk
 from ._records import dumps
-from ._workers import ChunkResult, decide_chunks
+from ._workers import ChunkResult, WorkerPool, decide_chunks
 
 
 @attrs.define
@@ -82,13 +82,14 @@ def run(
     workers: int,
     on_invalid: Callable[[LineResult], None],
     on_progress: Callable[[int], None],
+    pool: WorkerPool | None = None,
 ) -> None:
     """Decide every chunk, writing each chunk's records with ``write``, in input order.
 
     ``summary`` counts every record written; a caller that stops the run (an
     interrupt, a full disk) still has the counts of what was written.
     """
-    for chunk in decide_chunks(chunks, engine, rules=rules, workers=workers):
+    for chunk in decide_chunks(chunks, engine, rules=rules, workers=workers, pool=pool):
         write(chunk.output)
         summary.add(chunk)
         for result in chunk.invalid:

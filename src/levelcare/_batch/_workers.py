@@ -72,8 +72,11 @@ def decide_chunk(engine: Engine, writer: RecordWriter, chunk: Chunk) -> ChunkRes
 
 
 # Each worker process builds its own engine: durable's C core has no locks and its
-# state must never be shared between processes.
-_worker_engine: Engine | None = None
+# state must never be shared between processes. The engines are built on first use,
+# by whether the parent found the rule base unverified (the pool starts before the
+# parent has checked it).
+_worker_engines: dict[bool, Engine] = {}
+_worker_rules: str | None = None
 _worker_writer = RecordWriter()
 _worker_parent: int | None = None
 #: prctl(2) option: the signal a process gets when its parent dies (Linux).
@@ -84,19 +87,30 @@ _PARENT_POLL = 0.25
 ORPHANED = 3
 
 
-def _start_worker(rules: str | None, parent: int | None = None, unverified: bool = False) -> None:
-    global _worker_engine, _worker_parent
+def _start_worker(rules: str | None, parent: int | None = None) -> None:
+    global _worker_rules, _worker_parent
     # Ctrl-C reaches every process of the terminal's group: the parent stops the
     # run and ends the workers, which must not stop on their own (with a traceback).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if parent is not None:
         _worker_parent = parent
         end_with_parent(parent)
-    if unverified:
-        # The parent checked the rule base; the workers' records say what it found.
-        _worker_engine = Engine(load(default_location() if rules is None else rules).as_unverified())
-    else:
-        _worker_engine = Engine.default() if rules is None else Engine.from_path(rules)
+    _worker_rules = rules
+    # Built now, while the parent checks the rule base, rather than at the first chunk.
+    _worker_engine(unverified=False)
+
+
+def _worker_engine(*, unverified: bool) -> Engine:
+    engine = _worker_engines.get(unverified)
+    if engine is None:
+        rules = _worker_rules
+        if unverified:
+            # The parent checked the rule base; the workers' records say what it found.
+            engine = Engine(load(default_location() if rules is None else rules).as_unverified())
+        else:
+            engine = Engine.default() if rules is None else Engine.from_path(rules)
+        _worker_engines[unverified] = engine
+    return engine
 
 
 def end_with_parent(parent: int, *, interval: float = _PARENT_POLL) -> None:
@@ -143,18 +157,64 @@ def _without_sigint() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _decide_chunk(chunk: Chunk) -> ChunkResult:
-    engine = _worker_engine
-    if engine is None:  # pragma: no cover - the pool's initializer always runs first
-        msg = "worker started without an engine"
-        raise RuntimeError(msg)
+def _decide_chunk(chunk: Chunk, unverified: bool) -> ChunkResult:
     if _worker_parent is not None and os.getppid() != _worker_parent:
         os._exit(ORPHANED)  # between chunks too: the parent went away since the last
-    return decide_chunk(engine, _worker_writer, chunk)
+    return decide_chunk(_worker_engine(unverified=unverified), _worker_writer, chunk)
+
+
+class WorkerPool:
+    """Worker processes that decide chunks, started before they are needed.
+
+    Starting them takes a Python start-up and an engine each; a run starts the
+    pool first and checks the rule base meanwhile. Use as a context manager: the
+    workers end with it.
+
+    Args:
+        rules: The rule base folder the workers load (``None``: shipped).
+        workers: How many processes.
+    """
+
+    def __init__(self, rules: str | None, workers: int) -> None:
+        # Spawned workers start clean: a forked child would inherit this process's
+        # durable state and any lock another thread held at the moment of the fork.
+        context = multiprocessing.get_context("spawn")
+        self.workers = workers
+        with _without_sigint():
+            self._pool = context.Pool(workers, initializer=_start_worker, initargs=(rules, os.getpid()))
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """End the workers now (work in flight is dropped)."""
+        self._pool.terminate()
+        self._pool.join()
+
+    def decide(self, chunks: Iterable[Chunk], *, unverified: bool) -> Iterator[ChunkResult]:
+        """Decide ``chunks`` in the workers, yielding their results in input order."""
+        # apply_async with a fixed window rather than imap: imap's feeder thread reads
+        # ahead without limit, and so would hold an arbitrarily long input in memory.
+        window = self.workers * _IN_FLIGHT_PER_WORKER
+        pending: collections.deque[Any] = collections.deque()
+        for chunk in chunks:
+            pending.append(self._pool.apply_async(_decide_chunk, (chunk, unverified)))
+            if len(pending) >= window:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
 
 
 def decide_chunks(
-    chunks: Iterable[Chunk], engine: Engine, *, rules: str | None = None, workers: int = 1
+    chunks: Iterable[Chunk],
+    engine: Engine,
+    *,
+    rules: str | None = None,
+    workers: int = 1,
+    pool: WorkerPool | None = None,
 ) -> Iterator[ChunkResult]:
     """Decide chunks of lines, yielding their results in input order.
 
@@ -163,29 +223,20 @@ def decide_chunks(
 
     Args:
         chunks: Chunks as :func:`read_chunks` gives them.
-        engine: The engine used in this process (``workers == 1``).
+        engine: The engine used in this process (``workers == 1``); its rule base
+            says whether the records are marked unverified.
         rules: The rule base folder the worker processes load (``None``: shipped).
         workers: Processes to decide in; 1 decides in this process.
+        pool: Workers already started (then ``rules`` and ``workers`` are theirs).
     """
+    unverified = engine.rulebase.unverified
+    if pool is not None:
+        yield from pool.decide(chunks, unverified=unverified)
+        return
     if workers <= 1:
         writer = RecordWriter()
         for chunk in chunks:
             yield decide_chunk(engine, writer, chunk)
         return
-    # Spawned workers start clean: a forked child would inherit this process's
-    # durable state and any lock another thread held at the moment of the fork.
-    context = multiprocessing.get_context("spawn")
-    window = workers * _IN_FLIGHT_PER_WORKER
-    with _without_sigint():
-        initargs = (rules, os.getpid(), engine.rulebase.unverified)
-        pool = context.Pool(workers, initializer=_start_worker, initargs=initargs)
-    with pool:
-        # apply_async with a fixed window rather than imap: imap's feeder thread reads
-        # ahead without limit, and so would hold an arbitrarily long input in memory.
-        pending: collections.deque[Any] = collections.deque()
-        for chunk in chunks:
-            pending.append(pool.apply_async(_decide_chunk, (chunk,)))
-            if len(pending) >= window:
-                yield pending.popleft().get()
-        while pending:
-            yield pending.popleft().get()
+    with WorkerPool(rules, workers) as started:
+        yield from started.decide(chunks, unverified=unverified)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .. import _batch
+from .._engine import Engine
 from ..exceptions import AssessmentProblem
 from ._common import _PROG, EXIT_DECIDED, EXIT_ERROR, EXIT_INVALID, _InputError, _rulebase, _stderr, _verified_engine
 
@@ -74,8 +76,17 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         _stderr("batch: --resume continues the partial output of -o OUT.jsonl; give -o")
         return EXIT_INVALID
     rulebase = _rulebase(args.rules)
-    engine = _verified_engine(rulebase, "batch", args.allow_unverified)
     rules = None if args.rules is None else os.path.abspath(args.rules)
+    # The workers start (a Python and an engine each) while this process checks the rule base.
+    with contextlib.ExitStack() as stack:
+        pool = stack.enter_context(_batch.WorkerPool(rules, args.workers)) if args.workers > 1 else None
+        engine = _verified_engine(rulebase, "batch", args.allow_unverified)
+        return _run_batch(args, target, engine, rules, pool)
+
+
+def _run_batch(
+    args: argparse.Namespace, target: Path | None, engine: Engine, rules: str | None, pool: _batch.WorkerPool | None
+) -> int:
     show_bar = not args.no_progress and sys.stderr.isatty()
     total = None
     if show_bar and args.input != "-" and os.path.isfile(args.input):
@@ -110,6 +121,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
                 workers=args.workers,
                 on_invalid=_invalid_line_reporter(progress),
                 on_progress=progress.update,
+                pool=pool,
             )
             output.end()
             output.write(summary.trailer(engine))
