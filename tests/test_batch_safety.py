@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import load_examples
+from inprocess import run_levelcare
 
 EXAMPLES = load_examples()
 TIMEOUT = 120
@@ -27,7 +28,8 @@ def levelcare_cmd(*args: str) -> list[str]:
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(levelcare_cmd(*args), capture_output=True, timeout=TIMEOUT, check=False, text=True)
+    """``levelcare ARGS`` in this process; the runs a signal stops start processes of their own."""
+    return run_levelcare(*args)
 
 
 def _input(folder: Path, count: int) -> Path:
