@@ -6,8 +6,6 @@ from __future__ import annotations
 import io
 import itertools
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from conftest import load_examples
+from inprocess import run_levelcare
 from levelcare import _batch
 from levelcare._batch import _reading
 
@@ -49,12 +48,7 @@ def test_output_is_byte_identical_for_one_two_and_three_workers(tmp_path: Path) 
     outputs, summaries = [], []
     for workers in ("1", "2", "3"):
         out = tmp_path / f"out-{workers}.jsonl"
-        done = subprocess.run(
-            [sys.executable, "-m", "levelcare", "batch", str(source), "-o", str(out), "--workers", workers],
-            capture_output=True,
-            timeout=TIMEOUT,
-            check=False,
-        )
+        done = run_levelcare("batch", str(source), "-o", str(out), "--workers", workers)
         assert done.returncode == 2, done.stderr[-2000:]
         outputs.append(out.read_bytes())
         summaries.append(done.stderr)
