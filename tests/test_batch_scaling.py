@@ -19,7 +19,6 @@ from levelcare import _batch
 from levelcare._batch import _reading
 
 EXAMPLES = load_examples()
-TIMEOUT = 300
 
 
 def _mixed_input(path: Path) -> None:
