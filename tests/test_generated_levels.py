@@ -73,7 +73,9 @@ def write_rulebase(folder: Path, n: int) -> Path:
         f'[[rule]]\nid = "R-top"\nlevel = "{ids[-1]}"\nstatement = "An unsafe situation needs the top tier."\n'
         'sources = ["src"]\nwhen = { fact = "unsafe", is = true }\n'
     )
-    out.append('[[emergency]]\nid = "EM"\nstatement = "Unsafe."\nsources = ["src"]\nwhen = { fact = "unsafe", is = true }\n')
+    out.append(
+        '[[emergency]]\nid = "EM"\nstatement = "Unsafe."\nsources = ["src"]\nwhen = { fact = "unsafe", is = true }\n'
+    )
     out.append(
         '[[escalation]]\nid = "UP"\nstatement = "Worsening moves one tier up."\nsources = ["src"]\n'
         'levels_above_current = 1\nwhen = { fact = "worsening", is = true }\n'

@@ -211,7 +211,18 @@ def test_batch_goes_on_past_huge_numbers_and_keys_given_twice(tmp_path: Path, wo
 def test_batch_reads_bom_crlf_cr_and_blank_lines(tmp_path: Path) -> None:
     facts = [e["facts"] for e in EXAMPLES[:4]]
     texts = [json.dumps(f).encode() for f in facts]
-    data = b"\xef\xbb\xbf" + texts[0] + b"\r\n" + texts[1] + b"\r" + b"  \r\n" + texts[2] + b"\n\n" + texts[3] + b"\r\n\r\n"
+    data = (
+        b"\xef\xbb\xbf"
+        + texts[0]
+        + b"\r\n"
+        + texts[1]
+        + b"\r"
+        + b"  \r\n"
+        + texts[2]
+        + b"\n\n"
+        + texts[3]
+        + b"\r\n\r\n"
+    )
     path = tmp_path / "in.jsonl"
     path.write_bytes(data)
     result = run("batch", str(path))
@@ -273,7 +284,9 @@ def nested_rule(depth: int, rule_id: str = "DEEP-1") -> str:
     condition = '{ fact = "harm_risk", is = "high" }'
     for _ in range(depth):
         condition = "{ all = [" + condition + "] }"
-    return f'\n[[rule]]\nid = "{rule_id}"\nlevel = "iop"\nstatement = "Deep."\nsources = ["tip47"]\nwhen = {condition}\n'
+    return (
+        f'\n[[rule]]\nid = "{rule_id}"\nlevel = "iop"\nstatement = "Deep."\nsources = ["tip47"]\nwhen = {condition}\n'
+    )
 
 
 def load_problems(folder: Path) -> list[levelcare.RuleProblem]:
@@ -357,7 +370,9 @@ def many_lines(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 def test_a_full_standard_output_is_a_clear_error(many_lines: tuple[Path, str]) -> None:
     source, _ = many_lines
     with Path("/dev/full").open("wb") as full:
-        done = subprocess.run(levelcare_cmd("batch", str(source)), stdout=full, stderr=subprocess.PIPE, timeout=TIMEOUT, check=False)
+        done = subprocess.run(
+            levelcare_cmd("batch", str(source)), stdout=full, stderr=subprocess.PIPE, timeout=TIMEOUT, check=False
+        )
     stderr = done.stderr.decode()
     assert done.returncode == 1
     assert "levelcare: batch: cannot write standard output: No space left on device; 0 records written" in stderr
@@ -391,7 +406,9 @@ def _whole_records(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in data.splitlines()]
 
 
-def test_an_output_file_that_cannot_grow_keeps_whole_records_for_resume(tmp_path: Path, many_lines: tuple[Path, str]) -> None:
+def test_an_output_file_that_cannot_grow_keeps_whole_records_for_resume(
+    tmp_path: Path, many_lines: tuple[Path, str]
+) -> None:
     source, whole = many_lines
     out = tmp_path / "out.jsonl"
     # Not measured by coverage: its data file would meet the same limit.
@@ -424,7 +441,9 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     """A 64 KiB tmpfs, where the privileges allow mounting one."""
     mount = tmp_path / "tiny"
     mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True, check=False).returncode:
+    if subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True, check=False
+    ).returncode:
         pytest.skip("mounting a tmpfs needs privileges this run does not have")
     try:
         yield mount
@@ -666,7 +685,9 @@ def json_lines(draw: st.DrawFn) -> bytes:
     parts = [f"{json.dumps(k)}: {json.dumps(v)}" for k, v in pairs]
     if draw(st.booleans()) and parts:
         # A number with more digits than Python reads.
-        parts[0] = f"{json.dumps(pairs[0][0])}: {'-' if draw(st.booleans()) else ''}{'8' * draw(st.integers(4290, 4400))}"
+        parts[0] = (
+            f"{json.dumps(pairs[0][0])}: {'-' if draw(st.booleans()) else ''}{'8' * draw(st.integers(4290, 4400))}"
+        )
     text = "{" + ", ".join(parts) + "}"
     text = draw(st.sampled_from(["", "\ufeff", " "])) + text
     raw = text.encode("utf-8")
@@ -718,7 +739,9 @@ def test_any_byte_stream_is_read_as_numbered_lines(data: bytes) -> None:
         assert isinstance(raw, int) or (raw.strip() and b"\n" not in raw and b"\r" not in raw)
 
 
-TOML_KEYS = st.sampled_from(["all", "any", "not", "fact", "is", "is_not", "one_of", "at_least", "at_most", "level", "x"])
+TOML_KEYS = st.sampled_from(
+    ["all", "any", "not", "fact", "is", "is_not", "one_of", "at_least", "at_most", "level", "x"]
+)
 TOML_SCALARS = st.one_of(
     st.booleans(),
     st.integers(min_value=-(2**63), max_value=2**63 - 1),

@@ -273,7 +273,9 @@ def test_shipped_rule_base_has_no_limit_problems() -> None:
     vocabulary = engine.vocabulary
     stage_one = [item[1].unmet if kind == "unmet" else item.when for kind, item in engine._stage_one]
     assert _durable.check_limits(stage_one, vocabulary) == []
-    assert _durable.check_limits([item.when for _, item in engine._stage_two], vocabulary, levels=engine.levels.ids) == []
+    assert (
+        _durable.check_limits([item.when for _, item in engine._stage_two], vocabulary, levels=engine.levels.ids) == []
+    )
 
 
 HUGE = Vocabulary(

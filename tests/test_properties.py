@@ -43,7 +43,9 @@ def test_fewer_weeks_never_lower_the_level(facts: dict[str, Any], fewer: int) ->
 
 
 @given(assessments(complete=True), st.data())
-def test_candidacy_facts_change_nothing_but_considerations_and_services(facts: dict[str, Any], data: st.DataObject) -> None:
+def test_candidacy_facts_change_nothing_but_considerations_and_services(
+    facts: dict[str, Any], data: st.DataObject
+) -> None:
     """Changing work, caregiving, availability, motivation, family or medication keeps the decision."""
     other = data.draw(assessments(complete=True), label="other candidacy facts")
     changed = {**facts, **{f.name: other[f.name] for f in CANDIDACY}}
@@ -62,7 +64,13 @@ def test_candidacy_neutral_with_unknowns(facts: dict[str, Any], data: st.DataObj
     candidacy = {f.name: facts[f.name] for f in CANDIDACY}
     a = ENGINE.decide({**partial, **candidacy})
     b = ENGINE.decide({**partial, **{f.name: None for f in CANDIDACY}})
-    assert (a.level, a.transition, a.status, a.level_range, a.missing) == (b.level, b.transition, b.status, b.level_range, b.missing)
+    assert (a.level, a.transition, a.status, a.level_range, a.missing) == (
+        b.level,
+        b.transition,
+        b.status,
+        b.level_range,
+        b.missing,
+    )
 
 
 @given(assessments())

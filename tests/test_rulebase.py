@@ -12,8 +12,15 @@ import pytest
 import levelcare
 from conftest import RULES_DIR
 
-CRITERIA = ["EM-1", *[f"IN-{i}" for i in range(1, 7)], *[f"PH-{i}" for i in range(1, 8)],
-            *[f"IO-{i}" for i in range(1, 5)], "OP-1", *[f"TR-{i}" for i in range(1, 7)], *[f"CF-{i}" for i in range(1, 6)]]
+CRITERIA = [
+    "EM-1",
+    *[f"IN-{i}" for i in range(1, 7)],
+    *[f"PH-{i}" for i in range(1, 8)],
+    *[f"IO-{i}" for i in range(1, 5)],
+    "OP-1",
+    *[f"TR-{i}" for i in range(1, 7)],
+    *[f"CF-{i}" for i in range(1, 6)],
+]
 
 
 @pytest.fixture
@@ -45,7 +52,15 @@ def test_shipped_rule_base_has_every_criterion_with_statement_and_sources() -> N
     assert sorted(ids) == sorted(CRITERIA)
     engine = levelcare.Engine.default()
     rb = engine._rb
-    items = [*rb.rules, *rb.emergencies, *rb.escalations, *rb.transitions, *rb.readiness, *rb.bridges, *rb.considerations]
+    items = [
+        *rb.rules,
+        *rb.emergencies,
+        *rb.escalations,
+        *rb.transitions,
+        *rb.readiness,
+        *rb.bridges,
+        *rb.considerations,
+    ]
     for item in items:
         assert item.statement.endswith(".") and item.statement.count(". ") == 0, item.id
         assert item.sources, item.id
@@ -104,68 +119,216 @@ def test_copied_rule_base_decides_like_the_shipped_one(rules: Path) -> None:
 
 
 BROKEN = [
-    ("unknown fact", "inpatient.toml", 'fact = "harm_risk", at_least', 'fact = "harm_rsk", at_least',
-     ("inpatient.toml", "IN-1", "unknown fact 'harm_rsk'; did you mean 'harm_risk'?")),
-    ("misspelt value", "inpatient.toml", 'at_least = "high"', 'at_least = "hihg"',
-     ("inpatient.toml", "IN-1", "got string 'hihg'; did you mean 'high'?")),
-    ("duplicate id", "inpatient.toml", 'id = "IN-2"', 'id = "IN-1"',
-     ("inpatient.toml", "IN-1", "duplicate rule id (also in inpatient.toml)")),
-    ("unknown level", "php.toml", 'id = "PH-1"\nlevel = "php"', 'id = "PH-1"\nlevel = "residential"',
-     ("php.toml", "PH-1", "level 'residential' is not a declared [[level]]")),
-    ("unknown source", "iop.toml", 'sources = ["iop-role", "metro-iop"]', 'sources = ["iop-role", "metro-ipo"]',
-     ("iop.toml", "IO-2", "unknown source 'metro-ipo'; did you mean 'metro-iop'?")),
-    ("missing statement", "iop.toml", 'statement = "A high risk of continued use needs the structure of several sessions a week."\n', "",
-     ("iop.toml", "IO-3", "[[rule]] is missing 'statement'")),
-    ("misspelt key", "iop.toml", "statement = \"A high risk", "statment = \"A high risk",
-     ("iop.toml", "IO-3", "unknown key 'statment' in [[rule]]; did you mean 'statement'?")),
-    ("two operators", "php.toml", '{ fact = "needs_daily_monitoring", is = true }', '{ fact = "needs_daily_monitoring", is = true, is_not = false }',
-     ("php.toml", "PH-1", "a fact test takes exactly one of")),
-    ("unknown operator", "php.toml", '{ fact = "needs_daily_monitoring", is = true }', '{ fact = "needs_daily_monitoring", equals = true }',
-     ("php.toml", "PH-1", "unknown operator 'equals'; did you mean")),
-    ("empty all", "inpatient.toml", 'when.all = [\n  { fact = "psychiatric_severity", is = "severe" },\n  { fact = "home_environment", is = "unsafe" },\n]', "when.all = []",
-     ("inpatient.toml", "IN-6", "when.all: expected a non-empty list of conditions")),
-    ("candidacy fact in a level rule", "iop.toml", '{ fact = "relapse_risk", is = "high" }', '{ fact = "motivation", is = "low" }',
-     ("iop.toml", "IO-3", "this kind of rule may not read candidacy fact 'motivation'")),
-    ("level test in a level rule", "iop.toml", '{ fact = "relapse_risk", is = "high" }', '{ level = "iop" }',
-     ("iop.toml", "IO-3", "'level' can only be tested in services and considerations")),
-    ("wrong type for a boolean", "inpatient.toml", 'is = true }\n\n[[rule]]\nid = "IN-4"', 'is = "true" }\n\n[[rule]]\nid = "IN-4"',
-     ("inpatient.toml", "IN-3", "medical_instability: expected true or false, got string 'true'")),
-    ("fact named like session state", "vocabulary.toml", 'name = "caregiver"', 'name = "sid"',
-     ("vocabulary.toml", "sid", "'sid' is reserved for the engine's own session state; choose another fact name")),
-    ("bridge floor above its levels", "transitions.toml", 'floor = "iop"', 'floor = "inpatient"',
-     ("transitions.toml", "TR-5", "floor 'inpatient' must be below every level in from")),
-    ("integer threshold out of range", "transitions.toml", "at_least = 12", "at_least = 600",
-     ("transitions.toml", "TR-6 sign 2", "expected an integer from 0 to 520, got 600")),
-    ("unknown table", "iop.toml", "[[rule]]\nid = \"IO-1\"", "[[rules]]\nid = \"IO-1\"",
-     ("iop.toml", "rules", "unknown table 'rules'; did you mean 'rule'?")),
-    ("no fallback rule", "outpatient.toml", "otherwise = true", "when = { fact = \"harm_risk\", is = \"none\" }",
-     ("(all files)", "", "exactly one [[rule]] needs otherwise = true")),
+    (
+        "unknown fact",
+        "inpatient.toml",
+        'fact = "harm_risk", at_least',
+        'fact = "harm_rsk", at_least',
+        ("inpatient.toml", "IN-1", "unknown fact 'harm_rsk'; did you mean 'harm_risk'?"),
+    ),
+    (
+        "misspelt value",
+        "inpatient.toml",
+        'at_least = "high"',
+        'at_least = "hihg"',
+        ("inpatient.toml", "IN-1", "got string 'hihg'; did you mean 'high'?"),
+    ),
+    (
+        "duplicate id",
+        "inpatient.toml",
+        'id = "IN-2"',
+        'id = "IN-1"',
+        ("inpatient.toml", "IN-1", "duplicate rule id (also in inpatient.toml)"),
+    ),
+    (
+        "unknown level",
+        "php.toml",
+        'id = "PH-1"\nlevel = "php"',
+        'id = "PH-1"\nlevel = "residential"',
+        ("php.toml", "PH-1", "level 'residential' is not a declared [[level]]"),
+    ),
+    (
+        "unknown source",
+        "iop.toml",
+        'sources = ["iop-role", "metro-iop"]',
+        'sources = ["iop-role", "metro-ipo"]',
+        ("iop.toml", "IO-2", "unknown source 'metro-ipo'; did you mean 'metro-iop'?"),
+    ),
+    (
+        "missing statement",
+        "iop.toml",
+        'statement = "A high risk of continued use needs the structure of several sessions a week."\n',
+        "",
+        ("iop.toml", "IO-3", "[[rule]] is missing 'statement'"),
+    ),
+    (
+        "misspelt key",
+        "iop.toml",
+        'statement = "A high risk',
+        'statment = "A high risk',
+        ("iop.toml", "IO-3", "unknown key 'statment' in [[rule]]; did you mean 'statement'?"),
+    ),
+    (
+        "two operators",
+        "php.toml",
+        '{ fact = "needs_daily_monitoring", is = true }',
+        '{ fact = "needs_daily_monitoring", is = true, is_not = false }',
+        ("php.toml", "PH-1", "a fact test takes exactly one of"),
+    ),
+    (
+        "unknown operator",
+        "php.toml",
+        '{ fact = "needs_daily_monitoring", is = true }',
+        '{ fact = "needs_daily_monitoring", equals = true }',
+        ("php.toml", "PH-1", "unknown operator 'equals'; did you mean"),
+    ),
+    (
+        "empty all",
+        "inpatient.toml",
+        'when.all = [\n  { fact = "psychiatric_severity", is = "severe" },\n  { fact = "home_environment", is = "unsafe" },\n]',
+        "when.all = []",
+        ("inpatient.toml", "IN-6", "when.all: expected a non-empty list of conditions"),
+    ),
+    (
+        "candidacy fact in a level rule",
+        "iop.toml",
+        '{ fact = "relapse_risk", is = "high" }',
+        '{ fact = "motivation", is = "low" }',
+        ("iop.toml", "IO-3", "this kind of rule may not read candidacy fact 'motivation'"),
+    ),
+    (
+        "level test in a level rule",
+        "iop.toml",
+        '{ fact = "relapse_risk", is = "high" }',
+        '{ level = "iop" }',
+        ("iop.toml", "IO-3", "'level' can only be tested in services and considerations"),
+    ),
+    (
+        "wrong type for a boolean",
+        "inpatient.toml",
+        'is = true }\n\n[[rule]]\nid = "IN-4"',
+        'is = "true" }\n\n[[rule]]\nid = "IN-4"',
+        ("inpatient.toml", "IN-3", "medical_instability: expected true or false, got string 'true'"),
+    ),
+    (
+        "fact named like session state",
+        "vocabulary.toml",
+        'name = "caregiver"',
+        'name = "sid"',
+        ("vocabulary.toml", "sid", "'sid' is reserved for the engine's own session state; choose another fact name"),
+    ),
+    (
+        "bridge floor above its levels",
+        "transitions.toml",
+        'floor = "iop"',
+        'floor = "inpatient"',
+        ("transitions.toml", "TR-5", "floor 'inpatient' must be below every level in from"),
+    ),
+    (
+        "integer threshold out of range",
+        "transitions.toml",
+        "at_least = 12",
+        "at_least = 600",
+        ("transitions.toml", "TR-6 sign 2", "expected an integer from 0 to 520, got 600"),
+    ),
+    (
+        "unknown table",
+        "iop.toml",
+        '[[rule]]\nid = "IO-1"',
+        '[[rules]]\nid = "IO-1"',
+        ("iop.toml", "rules", "unknown table 'rules'; did you mean 'rule'?"),
+    ),
+    (
+        "no fallback rule",
+        "outpatient.toml",
+        "otherwise = true",
+        'when = { fact = "harm_risk", is = "none" }',
+        ("(all files)", "", "exactly one [[rule]] needs otherwise = true"),
+    ),
     # Levels are declared in levels.toml; every other mention is checked against them.
-    ("undeclared bridge floor", "transitions.toml", 'floor = "iop"', 'floor = "intensive"',
-     ("transitions.toml", "TR-5", "floor 'intensive' is not a declared [[level]]; use one of 'outpatient', 'iop', 'php', 'inpatient'; did you mean 'inpatient'?")),
-    ("undeclared readiness level", "transitions.toml", 'from = ["iop"]', 'from = ["IOP"]',
-     ("transitions.toml", "TR-6", "from 'IOP' is not a declared [[level]]")),
-    ("undeclared programme level", "programs.toml", 'level = "php"', 'level = "day"',
-     ("programs.toml", "day", "level 'day' is not a declared [[level]]")),
-    ("undeclared level in a service", "services.toml", '{ level = ["iop", "outpatient"] }', '{ level = ["iop", "op"] }',
-     ("services.toml", "sober_living_referral", "level: 'op' is not one of 'outpatient', 'iop', 'php', 'inpatient'")),
-    ("current_level out of step with the levels", "vocabulary.toml", 'values = ["outpatient", "iop", "php", "inpatient"]', 'values = ["outpatient", "php", "iop", "inpatient"]',
-     ("vocabulary.toml", "current_level", "a level fact lists exactly the declared [[level]] ids, 'outpatient', 'iop', 'php', 'inpatient', in that order")),
-    ("duplicate level id", "levels.toml", 'id = "php"', 'id = "iop"',
-     ("levels.toml", "iop", "duplicate level id")),
-    ("level id not a short name", "levels.toml", 'id = "php"', 'id = "Partial Hospital"',
-     ("levels.toml", "Partial Hospital", "a level id is a short lower-case name such as 'iop', got 'Partial Hospital'")),
-    ("level without a description", "levels.toml", 'description = "Care around the clock in a residential or hospital setting."\n', "",
-     ("levels.toml", "inpatient", "[[level]] is missing 'description'")),
-    ("unknown field in a wording template", "rulebase.toml", "holds ({rules}).", "holds ({rule_ids}).",
-     ("rulebase.toml", "wording", "none_holds uses {rule_ids}; it may use {Level}, {level}, {rules}")),
-    ("wording template missing", "rulebase.toml", 'no_criterion = "No criterion in this rule base requires {level}."\n', "",
-     ("rulebase.toml", "wording", "[wording] is missing 'no_criterion'")),
+    (
+        "undeclared bridge floor",
+        "transitions.toml",
+        'floor = "iop"',
+        'floor = "intensive"',
+        (
+            "transitions.toml",
+            "TR-5",
+            "floor 'intensive' is not a declared [[level]]; use one of 'outpatient', 'iop', 'php', 'inpatient'; did you mean 'inpatient'?",
+        ),
+    ),
+    (
+        "undeclared readiness level",
+        "transitions.toml",
+        'from = ["iop"]',
+        'from = ["IOP"]',
+        ("transitions.toml", "TR-6", "from 'IOP' is not a declared [[level]]"),
+    ),
+    (
+        "undeclared programme level",
+        "programs.toml",
+        'level = "php"',
+        'level = "day"',
+        ("programs.toml", "day", "level 'day' is not a declared [[level]]"),
+    ),
+    (
+        "undeclared level in a service",
+        "services.toml",
+        '{ level = ["iop", "outpatient"] }',
+        '{ level = ["iop", "op"] }',
+        ("services.toml", "sober_living_referral", "level: 'op' is not one of 'outpatient', 'iop', 'php', 'inpatient'"),
+    ),
+    (
+        "current_level out of step with the levels",
+        "vocabulary.toml",
+        'values = ["outpatient", "iop", "php", "inpatient"]',
+        'values = ["outpatient", "php", "iop", "inpatient"]',
+        (
+            "vocabulary.toml",
+            "current_level",
+            "a level fact lists exactly the declared [[level]] ids, 'outpatient', 'iop', 'php', 'inpatient', in that order",
+        ),
+    ),
+    ("duplicate level id", "levels.toml", 'id = "php"', 'id = "iop"', ("levels.toml", "iop", "duplicate level id")),
+    (
+        "level id not a short name",
+        "levels.toml",
+        'id = "php"',
+        'id = "Partial Hospital"',
+        (
+            "levels.toml",
+            "Partial Hospital",
+            "a level id is a short lower-case name such as 'iop', got 'Partial Hospital'",
+        ),
+    ),
+    (
+        "level without a description",
+        "levels.toml",
+        'description = "Care around the clock in a residential or hospital setting."\n',
+        "",
+        ("levels.toml", "inpatient", "[[level]] is missing 'description'"),
+    ),
+    (
+        "unknown field in a wording template",
+        "rulebase.toml",
+        "holds ({rules}).",
+        "holds ({rule_ids}).",
+        ("rulebase.toml", "wording", "none_holds uses {rule_ids}; it may use {Level}, {level}, {rules}"),
+    ),
+    (
+        "wording template missing",
+        "rulebase.toml",
+        'no_criterion = "No criterion in this rule base requires {level}."\n',
+        "",
+        ("rulebase.toml", "wording", "[wording] is missing 'no_criterion'"),
+    ),
 ]
 
 
 @pytest.mark.parametrize(("file", "old", "new", "expected"), [b[1:] for b in BROKEN], ids=[b[0] for b in BROKEN])
-def test_each_mistake_is_named_with_file_and_rule(rules: Path, file: str, old: str, new: str, expected: tuple[str, str, str]) -> None:
+def test_each_mistake_is_named_with_file_and_rule(
+    rules: Path, file: str, old: str, new: str, expected: tuple[str, str, str]
+) -> None:
     """The loader names the file, the rule and what is wrong."""
     patch(rules, file, old, new)
     found = problems(rules)
@@ -187,7 +350,11 @@ def test_every_problem_is_reported_at_once(rules: Path) -> None:
     patch(rules, "inpatient.toml", 'fact = "harm_risk", at_least', 'fact = "harm_rsk", at_least')
     patch(rules, "iop.toml", 'sources = ["iop-role", "metro-iop"]', 'sources = ["iop-role", "metro-ipo"]')
     patch(rules, "php.toml", 'id = "PH-1"\nlevel = "php"', 'id = "PH-1"\nlevel = "residential"')
-    assert [(f, r) for f, r, _ in problems(rules)] == [("inpatient.toml", "IN-1"), ("iop.toml", "IO-2"), ("php.toml", "PH-1")]
+    assert [(f, r) for f, r, _ in problems(rules)] == [
+        ("inpatient.toml", "IN-1"),
+        ("iop.toml", "IO-2"),
+        ("php.toml", "PH-1"),
+    ]
 
 
 def test_invalid_toml_names_the_file(rules: Path) -> None:
@@ -208,7 +375,9 @@ def test_missing_programme_is_reported(rules: Path) -> None:
 
 def test_a_wrong_current_level_is_one_problem(rules: Path) -> None:
     """A current_level that does not list the levels is reported once, not again as missing."""
-    patch(rules, "vocabulary.toml", 'values = ["outpatient", "iop", "php", "inpatient"]', 'values = ["outpatient", "iop"]')
+    patch(
+        rules, "vocabulary.toml", 'values = ["outpatient", "iop", "php", "inpatient"]', 'values = ["outpatient", "iop"]'
+    )
     # The test vectors that name a current level cannot be read either; they say so in cases.toml.
     found = [p for p in problems(rules) if p[0] != "cases.toml"]
     assert [(f, r) for f, r, _ in found] == [("vocabulary.toml", "current_level")]

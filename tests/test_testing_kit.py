@@ -84,7 +84,9 @@ def _kind_of_mistake(engine: Engine, name: object, value: object) -> str | None:
     if not isinstance(name, str):
         return "a key that is not a string"
     if name not in vocabulary:
-        return "a misspelt fact" if difflib.get_close_matches(name, vocabulary.by_name, cutoff=0.8) else "an unknown fact"
+        return (
+            "a misspelt fact" if difflib.get_close_matches(name, vocabulary.by_name, cutoff=0.8) else "an unknown fact"
+        )
     fact = vocabulary[name]
     if value is None or fact.check(value) is None:
         return None
@@ -174,11 +176,13 @@ def test_invariants_catch_in1_narrowed_to_at_most_high(tmp_path: Path) -> None:
 @pytest.mark.parametrize("examples", [pytest.param(100, marks=pytest.mark.slow), 8])
 def test_invariants_catch_a_rule_written_with_is_not(tmp_path: Path, examples: int) -> None:
     """IO-3 written with is_not holds at moderate relapse risk and not at high: the smallest case is shown."""
-    engine = seeded(tmp_path, "iop.toml", '{ fact = "relapse_risk", is = "high" }', '{ fact = "relapse_risk", is_not = "high" }')
+    engine = seeded(
+        tmp_path, "iop.toml", '{ fact = "relapse_risk", is = "high" }', '{ fact = "relapse_risk", is_not = "high" }'
+    )
     with pytest.raises(AssertionError) as caught:
         check_invariants(engine, max_examples=examples)
     message = str(caught.value)
-    assert message.startswith("invariant 'monotone in need' failed: raising relapse_risk from \"moderate\" to \"high\"")
+    assert message.startswith('invariant \'monotone in need\' failed: raising relapse_risk from "moderate" to "high"')
     assert 'assessment: {"relapse_risk": "moderate"}' in message
     assert 'the raised assessment: {"relapse_risk": "high"}' in message
     assert "decision for the raised assessment: {" in message
@@ -186,7 +190,9 @@ def test_invariants_catch_a_rule_written_with_is_not(tmp_path: Path, examples: i
 
 def test_check_monotone_names_both_decisions(tmp_path: Path) -> None:
     """Called on a counterexample, the check shows both levels."""
-    engine = seeded(tmp_path, "iop.toml", '{ fact = "relapse_risk", is = "high" }', '{ fact = "relapse_risk", is_not = "high" }')
+    engine = seeded(
+        tmp_path, "iop.toml", '{ fact = "relapse_risk", is = "high" }', '{ fact = "relapse_risk", is_not = "high" }'
+    )
     facts = {**lowest_need(engine), "relapse_risk": "moderate"}
     with pytest.raises(AssertionError, match="lowered the level from iop to outpatient"):
         check_monotone(facts, engine)
@@ -257,7 +263,10 @@ def test_check_candidacy_neutral_catches_a_level_that_depends_on_caregiving() ->
 
 
 def test_check_deterministic_catches_output_that_changes_between_calls() -> None:
-    with pytest.raises(AssertionError, match="invariant 'deterministic' failed: deciding the same assessment again gave different output in as_of"):
+    with pytest.raises(
+        AssertionError,
+        match="invariant 'deterministic' failed: deciding the same assessment again gave different output in as_of",
+    ):
         check_deterministic(lowest_need(Engine.default()), _Faulty("clock"))
     check_deterministic(lowest_need(Engine.default()))
 

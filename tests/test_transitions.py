@@ -24,45 +24,123 @@ def _decide(facts: dict[str, Any]) -> tuple[str | None, str | None, list[str]]:
 
 # (name, facts, level, transition, rule that must be among the reasons, rule that must not)
 TRANSITIONS: list[tuple[str, dict[str, Any], str, str, str | None, str | None]] = [
-    ("TR-1 relapse with worsening steps up from IOP",
-     patient("iop", recent_use="relapse", symptoms_trend="worsening"), "php", "step-up", "TR-1", None),
-    ("TR-1 near miss: a lapse with worsening does not raise the level",
-     patient("iop", recent_use="lapse", symptoms_trend="worsening"), "iop", "continue", "TR-4", "TR-1"),
-    ("TR-1 near miss: relapse with stable symptoms does not raise the level",
-     patient("iop", recent_use="relapse", symptoms_trend="stable"), "iop", "continue", "TR-4", "TR-1"),
-    ("TR-1 at inpatient stays inpatient",
-     patient("inpatient", recent_use="relapse", symptoms_trend="worsening"), "inpatient", "continue", "TR-1", None),
-    ("TR-1 from outpatient goes to IOP",
-     patient("outpatient", recent_use="relapse", symptoms_trend="worsening"), "iop", "step-up", "TR-1", None),
-    ("TR-2 indicated above current steps up",
-     patient("outpatient", addiction_severity="moderate"), "iop", "step-up", "TR-2", None),
-    ("TR-2 steps up straight to the indicated level",
-     patient("iop", withdrawal_risk="severe"), "inpatient", "step-up", "IN-2", None),
-    ("TR-3 indicated equal to current continues",
-     patient("iop", addiction_severity="moderate"), "iop", "continue", "TR-3", "TR-2"),
-    ("TR-3 near miss: indicated below current steps down",
-     patient("php", addiction_severity="moderate"), "iop", "step-down", "TR-4", "TR-3"),
-    ("TR-4 all signs hold: step down",
-     patient("php", addiction_severity="moderate"), "iop", "step-down", "TR-4", None),
-    ("TR-5 bridge: PHP steps down no lower than IOP",
-     patient("php"), "iop", "step-down", "TR-5", None),
-    ("TR-5 bridge: inpatient steps down no lower than IOP",
-     patient("inpatient"), "iop", "step-down", "TR-5", None),
-    ("TR-5 near miss: IOP steps down to outpatient",
-     patient("iop"), "outpatient", "step-down", "TR-6", "TR-5"),
-    ("TR-6 early recovery keeps IOP",
-     patient("iop", treatment_stage="early_recovery"), "iop", "continue", "TR-6", None),
-    ("TR-6 under 12 weeks and goals unmet keeps IOP",
-     patient("iop", weeks_at_current_level=11, goals_met=False), "iop", "continue", "TR-6", None),
-    ("TR-6 near miss: 12 weeks with goals unmet steps down",
-     patient("iop", weeks_at_current_level=12, goals_met=False), "outpatient", "step-down", None, "TR-5"),
-    ("TR-6 near miss: goals met before 12 weeks steps down",
-     patient("iop", weeks_at_current_level=3, goals_met=True), "outpatient", "step-down", None, "TR-5"),
-    ("TR-6 does not apply to leaving PHP",
-     patient("php", treatment_stage="engagement", goals_met=False, weeks_at_current_level=1), "iop", "step-down",
-     "TR-5", "TR-6"),
-    ("outpatient with no need continues",
-     patient("outpatient"), "outpatient", "continue", "TR-3", None),
+    (
+        "TR-1 relapse with worsening steps up from IOP",
+        patient("iop", recent_use="relapse", symptoms_trend="worsening"),
+        "php",
+        "step-up",
+        "TR-1",
+        None,
+    ),
+    (
+        "TR-1 near miss: a lapse with worsening does not raise the level",
+        patient("iop", recent_use="lapse", symptoms_trend="worsening"),
+        "iop",
+        "continue",
+        "TR-4",
+        "TR-1",
+    ),
+    (
+        "TR-1 near miss: relapse with stable symptoms does not raise the level",
+        patient("iop", recent_use="relapse", symptoms_trend="stable"),
+        "iop",
+        "continue",
+        "TR-4",
+        "TR-1",
+    ),
+    (
+        "TR-1 at inpatient stays inpatient",
+        patient("inpatient", recent_use="relapse", symptoms_trend="worsening"),
+        "inpatient",
+        "continue",
+        "TR-1",
+        None,
+    ),
+    (
+        "TR-1 from outpatient goes to IOP",
+        patient("outpatient", recent_use="relapse", symptoms_trend="worsening"),
+        "iop",
+        "step-up",
+        "TR-1",
+        None,
+    ),
+    (
+        "TR-2 indicated above current steps up",
+        patient("outpatient", addiction_severity="moderate"),
+        "iop",
+        "step-up",
+        "TR-2",
+        None,
+    ),
+    (
+        "TR-2 steps up straight to the indicated level",
+        patient("iop", withdrawal_risk="severe"),
+        "inpatient",
+        "step-up",
+        "IN-2",
+        None,
+    ),
+    (
+        "TR-3 indicated equal to current continues",
+        patient("iop", addiction_severity="moderate"),
+        "iop",
+        "continue",
+        "TR-3",
+        "TR-2",
+    ),
+    (
+        "TR-3 near miss: indicated below current steps down",
+        patient("php", addiction_severity="moderate"),
+        "iop",
+        "step-down",
+        "TR-4",
+        "TR-3",
+    ),
+    ("TR-4 all signs hold: step down", patient("php", addiction_severity="moderate"), "iop", "step-down", "TR-4", None),
+    ("TR-5 bridge: PHP steps down no lower than IOP", patient("php"), "iop", "step-down", "TR-5", None),
+    ("TR-5 bridge: inpatient steps down no lower than IOP", patient("inpatient"), "iop", "step-down", "TR-5", None),
+    ("TR-5 near miss: IOP steps down to outpatient", patient("iop"), "outpatient", "step-down", "TR-6", "TR-5"),
+    (
+        "TR-6 early recovery keeps IOP",
+        patient("iop", treatment_stage="early_recovery"),
+        "iop",
+        "continue",
+        "TR-6",
+        None,
+    ),
+    (
+        "TR-6 under 12 weeks and goals unmet keeps IOP",
+        patient("iop", weeks_at_current_level=11, goals_met=False),
+        "iop",
+        "continue",
+        "TR-6",
+        None,
+    ),
+    (
+        "TR-6 near miss: 12 weeks with goals unmet steps down",
+        patient("iop", weeks_at_current_level=12, goals_met=False),
+        "outpatient",
+        "step-down",
+        None,
+        "TR-5",
+    ),
+    (
+        "TR-6 near miss: goals met before 12 weeks steps down",
+        patient("iop", weeks_at_current_level=3, goals_met=True),
+        "outpatient",
+        "step-down",
+        None,
+        "TR-5",
+    ),
+    (
+        "TR-6 does not apply to leaving PHP",
+        patient("php", treatment_stage="engagement", goals_met=False, weeks_at_current_level=1),
+        "iop",
+        "step-down",
+        "TR-5",
+        "TR-6",
+    ),
+    ("outpatient with no need continues", patient("outpatient"), "outpatient", "continue", "TR-3", None),
 ]
 
 
@@ -71,7 +149,9 @@ TRANSITIONS: list[tuple[str, dict[str, Any], str, str, str | None, str | None]] 
     [row[1:] for row in TRANSITIONS],
     ids=[row[0] for row in TRANSITIONS],
 )
-def test_transition(facts: dict[str, Any], level: str, transition: str, present: str | None, absent: str | None) -> None:
+def test_transition(
+    facts: dict[str, Any], level: str, transition: str, present: str | None, absent: str | None
+) -> None:
     """Level and transition as the transition rules say, with the deciding rule among the reasons."""
     got_level, got_transition, ids = _decide(facts)
     assert (got_level, got_transition) == (level, transition)
@@ -109,7 +189,9 @@ def test_tr4_every_unmet_sign_is_its_own_reason() -> None:
     """Three unmet signs give three TR-4 reasons, in rule order."""
     # Symptoms stay stable: relapse with worsening would raise the level through TR-1 instead.
     decision = levelcare.decide(
-        patient("php", symptoms_trend="stable", recent_use="relapse", relapse_prevention_skills=False, support_system="none")
+        patient(
+            "php", symptoms_trend="stable", recent_use="relapse", relapse_prevention_skills=False, support_system="none"
+        )
     )
     held = [r for r in decision.reasons if r.rule_id == "TR-4"]
     assert [list(r.facts) for r in held] == [["recent_use"], ["support_system"], ["relapse_prevention_skills"]]
@@ -139,7 +221,9 @@ def test_lapse_alone_never_raises_the_level() -> None:
 def test_admission_ignores_progress_facts() -> None:
     """Without current_level the decision is an admission; progress facts change nothing."""
     plain = levelcare.decide(person(addiction_severity="moderate"))
-    with_progress = levelcare.decide(person(addiction_severity="moderate", recent_use="relapse", symptoms_trend="worsening"))
+    with_progress = levelcare.decide(
+        person(addiction_severity="moderate", recent_use="relapse", symptoms_trend="worsening")
+    )
     assert plain.transition is levelcare.Transition.ADMIT
     assert (with_progress.level, with_progress.transition) == (plain.level, plain.transition)
 
@@ -149,21 +233,43 @@ def test_admission_ignores_progress_facts() -> None:
 CONSIDERATIONS: list[tuple[str, dict[str, Any], str | None]] = [
     ("CF-1 IOP around work", person(addiction_severity="moderate", employed_or_in_school=True), "CF-1"),
     ("CF-1 IOP around caregiving", person(addiction_severity="moderate", caregiver=True), "CF-1"),
-    ("CF-1 near miss: IOP, neither working nor caring", person(addiction_severity="moderate", employed_or_in_school=False, caregiver=False), None),
+    (
+        "CF-1 near miss: IOP, neither working nor caring",
+        person(addiction_severity="moderate", employed_or_in_school=False, caregiver=False),
+        None,
+    ),
     ("CF-1 near miss: outpatient while working", person(employed_or_in_school=True), None),
     ("CF-2 PHP is a barrier for a worker", person(needs_daily_monitoring=True, employed_or_in_school=True), "CF-2"),
     ("CF-2 near miss: PHP, neither working nor caring", person(needs_daily_monitoring=True, caregiver=False), None),
     ("CF-3 hours below the IOP minimum", person(addiction_severity="moderate", hours_available_per_week=8), "CF-3"),
-    ("CF-3 near miss: hours at the IOP minimum", person(addiction_severity="moderate", hours_available_per_week=9), None),
+    (
+        "CF-3 near miss: hours at the IOP minimum",
+        person(addiction_severity="moderate", hours_available_per_week=9),
+        None,
+    ),
     ("CF-4 days below the IOP minimum", person(addiction_severity="moderate", days_available_per_week=2), "CF-4"),
     ("CF-4 near miss: days at the IOP minimum", person(addiction_severity="moderate", days_available_per_week=3), None),
-    ("CF-5 under 12 weeks continuing IOP", patient("iop", addiction_severity="moderate", weeks_at_current_level=11), "CF-5"),
-    ("CF-5 near miss: 12 weeks continuing IOP", patient("iop", addiction_severity="moderate", weeks_at_current_level=12), None),
-    ("CF-5 near miss: stepping up, not continuing", patient("outpatient", addiction_severity="moderate", weeks_at_current_level=2), None),
+    (
+        "CF-5 under 12 weeks continuing IOP",
+        patient("iop", addiction_severity="moderate", weeks_at_current_level=11),
+        "CF-5",
+    ),
+    (
+        "CF-5 near miss: 12 weeks continuing IOP",
+        patient("iop", addiction_severity="moderate", weeks_at_current_level=12),
+        None,
+    ),
+    (
+        "CF-5 near miss: stepping up, not continuing",
+        patient("outpatient", addiction_severity="moderate", weeks_at_current_level=2),
+        None,
+    ),
 ]
 
 
-@pytest.mark.parametrize(("facts", "rule_id"), [row[1:] for row in CONSIDERATIONS], ids=[row[0] for row in CONSIDERATIONS])
+@pytest.mark.parametrize(
+    ("facts", "rule_id"), [row[1:] for row in CONSIDERATIONS], ids=[row[0] for row in CONSIDERATIONS]
+)
 def test_consideration(facts: dict[str, Any], rule_id: str | None) -> None:
     """The consideration appears exactly when its condition holds, with its sources."""
     decision = levelcare.decide(facts)
@@ -178,7 +284,9 @@ def test_consideration(facts: dict[str, Any], rule_id: str | None) -> None:
 
 def test_considerations_never_change_the_decision() -> None:
     """A barrier (CF-3, CF-4) is reported; the level is not lowered to fit it."""
-    barrier = levelcare.decide(person(needs_daily_monitoring=True, hours_available_per_week=2, days_available_per_week=1))
+    barrier = levelcare.decide(
+        person(needs_daily_monitoring=True, hours_available_per_week=2, days_available_per_week=1)
+    )
     assert barrier.level is Level.PHP
     assert [c.rule_id for c in barrier.considerations] == ["CF-3", "CF-4"]
     assert barrier.program.hours_per_week == (20, 35)
@@ -195,7 +303,11 @@ SERVICES: list[tuple[str, dict[str, Any], list[str]]] = [
     ("dual diagnosis from mild", person(psychiatric_severity="mild"), [*ALWAYS, "dual_diagnosis"]),
     ("family therapy", person(family_involved=True), [*ALWAYS, "family_therapy"]),
     ("medication management", person(medication_indicated=True), [*ALWAYS, "medication_management"]),
-    ("sober living for an unstable home in IOP", person(home_environment="unstable"), [*ALWAYS, "sober_living_referral"]),
+    (
+        "sober living for an unstable home in IOP",
+        person(home_environment="unstable"),
+        [*ALWAYS, "sober_living_referral"],
+    ),
     ("no sober living referral at PHP", person(home_environment="unstable", needs_daily_monitoring=True), ALWAYS),
     ("motivational interviewing for low motivation", person(motivation="low"), [*ALWAYS, "motivational_interviewing"]),
     ("none for moderate motivation", person(motivation="moderate"), ALWAYS),

@@ -18,7 +18,9 @@ CLINICAL = [f.name for f in ENGINE.vocabulary.group("clinical")]
 
 
 def _relevant(facts: dict[str, Any]) -> list[str]:
-    return list(ANALYSIS.relevant(None if facts.get("current_level") is None else ENGINE.levels[facts["current_level"]]))
+    return list(
+        ANALYSIS.relevant(None if facts.get("current_level") is None else ENGINE.levels[facts["current_level"]])
+    )
 
 
 def _brute_force(facts: dict[str, Any], unknown: list[str]) -> tuple[set[str], list[levelcare.Level]]:
@@ -121,7 +123,9 @@ def test_irrelevant_unknowns_are_not_missing() -> None:
     assert decision.missing == ("relapse_risk", "support_system")
     decision = levelcare.decide({**person(addiction_severity="moderate"), "psychiatric_severity": None})
     assert decision.missing == ("psychiatric_severity",)
-    decision = levelcare.decide({**person(addiction_severity="moderate", needs_daily_monitoring=True), "relapse_risk": None})
+    decision = levelcare.decide(
+        {**person(addiction_severity="moderate", needs_daily_monitoring=True), "relapse_risk": None}
+    )
     assert (decision.status, decision.missing) == ("complete", ())
 
 

@@ -55,7 +55,7 @@ def enumerate_levels(
             if fact.name in depends:
                 continue
             for other in domains[position]:
-                if levels[(*choice[:position], other, *choice[position + 1:])] != level:
+                if levels[(*choice[:position], other, *choice[position + 1 :])] != level:
                     depends.add(fact.name)
                     break
     return levels, depends
@@ -224,7 +224,9 @@ def compare_with_enumeration(facts: Mapping[str, Any], unknown: Sequence[str]) -
     assert decision.level_range == (LEVELS[min(ranks)], LEVELS[max(ranks)])
     expected_missing = tuple(n for n in unknown if n in depends) if len(ranks) > 1 else ()
     assert decision.missing == expected_missing
-    answer = SHIPPED[current].analyse({n: ANALYSIS.cell_of(n, v) for n, v in known.items() if n in ANALYSIS.cells}, unknown)
+    answer = SHIPPED[current].analyse(
+        {n: ANALYSIS.cell_of(n, v) for n, v in known.items() if n in ANALYSIS.cells}, unknown
+    )
     assert (answer.low, answer.high) == (min(ranks), max(ranks))
     return answer
 
@@ -377,7 +379,7 @@ def test_non_monotone_rule_base_against_its_engine(non_monotone: Engine) -> None
             for choice, rank in decided.items()
             for i, name in enumerate(unknown)
             for other in vocabulary[name].values
-            if decided[(*choice[:i], other, *choice[i + 1:])] != rank
+            if decided[(*choice[:i], other, *choice[i + 1 :])] != rank
         }
         assert (answer.low, answer.high) == (min(decided.values()), max(decided.values()))
         assert answer.missing == tuple(n for n in unknown if n in depends)

@@ -20,7 +20,12 @@ def _problems(facts: Any) -> dict[str, str]:
 
 @pytest.mark.parametrize(
     ("key", "suggestion"),
-    [("harm_rsk", "harm_risk"), ("suicide_risk", "harm_risk"), ("withdrawl_risk", "withdrawal_risk"), ("Harm_Risk", "harm_risk")],
+    [
+        ("harm_rsk", "harm_risk"),
+        ("suicide_risk", "harm_risk"),
+        ("withdrawl_risk", "withdrawal_risk"),
+        ("Harm_Risk", "harm_risk"),
+    ],
 )
 def test_unknown_fact_names_the_key_and_suggests_the_closest(key: str, suggestion: str) -> None:
     """A typo is an error naming the key, with the closest known name suggested."""
@@ -37,7 +42,11 @@ def test_unknown_fact_names_the_key_and_suggests_the_closest(key: str, suggestio
         ("weeks_at_current_level", True, "expected an integer from 0 to 520, got boolean True"),
         ("weeks_at_current_level", 521, "expected an integer from 0 to 520, got 521"),
         ("days_available_per_week", -1, "expected an integer from 0 to 7, got -1"),
-        ("harm_risk", "hihg", "one of 'none', 'low', 'moderate', 'high', 'imminent', got string 'hihg'; did you mean 'high'?"),
+        (
+            "harm_risk",
+            "hihg",
+            "one of 'none', 'low', 'moderate', 'high', 'imminent', got string 'hihg'; did you mean 'high'?",
+        ),
         ("harm_risk", 3, "got integer 3"),
         ("current_level", "residential", "one of 'outpatient', 'iop', 'php', 'inpatient'"),
         ("addiction_severity", ["mild"], "got array"),
@@ -52,7 +61,9 @@ def test_wrong_value_names_fact_type_and_allowed_values(fact: str, value: Any, f
 
 def test_every_problem_is_reported_at_once() -> None:
     """Three problems in one assessment give one exception with three problems."""
-    problems = _problems({"harm_rsk": "low", "medical_instability": "yes", "weeks_at_current_level": 999, "relapse_risk": "low"})
+    problems = _problems(
+        {"harm_rsk": "low", "medical_instability": "yes", "weeks_at_current_level": 999, "relapse_risk": "low"}
+    )
     assert sorted(problems) == ["harm_rsk", "medical_instability", "weeks_at_current_level"]
 
 

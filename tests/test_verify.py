@@ -40,7 +40,9 @@ def build(case_file: Path, folder: Path) -> Path:
     for patch in case["patch"]:
         path = target / patch["file"]
         text = path.read_text(encoding="utf-8")
-        assert text.count(patch["old"]) == 1, f"{case_file.name}: the patch's old text must occur once in {patch['file']}"
+        assert text.count(patch["old"]) == 1, (
+            f"{case_file.name}: the patch's old text must occur once in {patch['file']}"
+        )
         path.write_text(text.replace(patch["old"], patch["new"]), encoding="utf-8")
     return target
 
@@ -219,7 +221,9 @@ def test_an_engine_with_a_session_field_as_fact_is_reported() -> None:
     rulebase = Engine.default()._rb
     sid = Fact(name="sid", group="clinical", kind="boolean", meaning="m", sources=("jc-iop",), values=(False, True))
     rule = Rule("XX-1", Level.PHP, "s", ("jc-iop",), cond.ValueAtom("sid", frozenset({True})), "extra.toml")
-    built = attrs.evolve(rulebase, vocabulary=Vocabulary((*rulebase.vocabulary.facts, sid)), rules=(*rulebase.rules, rule))
+    built = attrs.evolve(
+        rulebase, vocabulary=Vocabulary((*rulebase.vocabulary.facts, sid)), rules=(*rulebase.rules, rule)
+    )
     report = levelcare.verify(Engine(built))
     reserved = [key(f) for f in report.findings if f.check == "reserved-name"]
     assert sorted(reserved) == [("error", "reserved-name", "XX-1", "extra.toml"), ("error", "reserved-name", "sid", "")]
@@ -243,7 +247,9 @@ def test_a_check_not_decided_within_the_budget_is_unverified_never_passed(
     data = json.loads(capsys.readouterr().out)
     assert data["unverified"] == len(data["findings"]) > 0 and data["errors"] == 0 and not data["ok"]
     # An error found takes precedence over a check left undecided.
-    both = attrs.evolve(report, findings=(*report.findings, levelcare.verify(broken["contradictory-condition"]).errors[0]))
+    both = attrs.evolve(
+        report, findings=(*report.findings, levelcare.verify(broken["contradictory-condition"]).errors[0])
+    )
     assert not both.ok and both.errors
     # With time enough, the same rule base passes with its one warning.
     assert main(["check", str(broken["shadowed-rule"]), "--budget", "600"]) == 0
@@ -333,7 +339,9 @@ def test_an_engine_that_fails_to_decide_is_reported(monkeypatch: pytest.MonkeyPa
     assert len(cases) == len(engine._rb.cases) > 0
     assert all("no decision: EngineError" in f.message for f in cases)
     assert key(finding) == ("error", "engine", "", "")
-    assert "every fact at its highest need, for a new admission: durable-rules failed: error code 303" in finding.message
+    assert (
+        "every fact at its highest need, for a new admission: durable-rules failed: error code 303" in finding.message
+    )
     assert finding.counterexample is not None and finding.counterexample["harm_risk"] == "imminent"
 
 
@@ -497,33 +505,47 @@ NEVER = [
         "its condition asks that harm_risk is never any value, which no assessment can be",
     ),
     (
-        {"all": [{"fact": "weeks_at_current_level", "at_least": 12}, {"fact": "weeks_at_current_level", "at_most": 11}]},
+        {
+            "all": [
+                {"fact": "weeks_at_current_level", "at_least": 12},
+                {"fact": "weeks_at_current_level", "at_most": 11},
+            ]
+        },
         "it asks that weeks_at_current_level is at least 12 and that weeks_at_current_level is at most 11",
     ),
     (
-        {"any": [
-            {"all": [{"fact": "caregiver", "is": True}, {"fact": "caregiver", "is": False}]},
-            {"all": [{"level": "iop"}, {"level": "php"}]},
-        ]},
+        {
+            "any": [
+                {"all": [{"fact": "caregiver", "is": True}, {"fact": "caregiver", "is": False}]},
+                {"all": [{"level": "iop"}, {"level": "php"}]},
+            ]
+        },
         (
-            'every alternative is impossible: it is contradictory: it asks that caregiver is true and that caregiver is '
+            "every alternative is impossible: it is contradictory: it asks that caregiver is true and that caregiver is "
             'false, which cannot both be true at once; it is contradictory: it asks that the decided level is "iop" and '
             'that the decided level is "php"'
         ),
     ),
     (
-        {"all": [
-            {"any": [{"fact": "motivation", "is": "high"}, {"fact": "motivation", "is": "moderate"}]},
-            {"any": [{"fact": "motivation", "is": "low"}, {"not": {"fact": "motivation", "at_least": "high"}}]},
-        ]},
+        {
+            "all": [
+                {"any": [{"fact": "motivation", "is": "high"}, {"fact": "motivation", "is": "moderate"}]},
+                {"any": [{"fact": "motivation", "is": "low"}, {"not": {"fact": "motivation", "at_least": "high"}}]},
+            ]
+        },
         (
             '(motivation is "high" or motivation is "moderate") and (motivation is "low" or motivation is never any '
             "value) cannot both be true"
         ),
     ),
     (
-        {"all": [{"fact": "motivation", "one_of": ["high", "moderate"]}, {"fact": "motivation", "is": "low"},
-                 {"fact": "motivation", "is_not": "high"}]},
+        {
+            "all": [
+                {"fact": "motivation", "one_of": ["high", "moderate"]},
+                {"fact": "motivation", "is": "low"},
+                {"fact": "motivation", "is_not": "high"},
+            ]
+        },
         (
             'motivation is "high" or "moderate" and that motivation is "low" and that motivation is "moderate" or '
             '"low", which cannot all be true at once'

@@ -44,11 +44,31 @@ def vocabularies(draw: st.DrawFn) -> Vocabulary:
         values = (False, True) if size == 2 and draw(st.booleans()) else tuple(f"v{j}" for j in range(size))
         facts.append(_fact(f"c{i}", "clinical", values))
     facts.append(
-        Fact(name="score", group="clinical", kind="integer", meaning="m", sources=SOURCES, minimum=0, maximum=9, need="increasing")
+        Fact(
+            name="score",
+            group="clinical",
+            kind="integer",
+            meaning="m",
+            sources=SOURCES,
+            minimum=0,
+            maximum=9,
+            need="increasing",
+        )
     )
-    facts.append(Fact(name=CURRENT_LEVEL, group="progress", kind="level", meaning="m", sources=SOURCES, values=LEVELS.ids))
     facts.append(
-        Fact(name="weeks", group="progress", kind="integer", meaning="m", sources=SOURCES, minimum=0, maximum=9, need="decreasing")
+        Fact(name=CURRENT_LEVEL, group="progress", kind="level", meaning="m", sources=SOURCES, values=LEVELS.ids)
+    )
+    facts.append(
+        Fact(
+            name="weeks",
+            group="progress",
+            kind="integer",
+            meaning="m",
+            sources=SOURCES,
+            minimum=0,
+            maximum=9,
+            need="decreasing",
+        )
     )
     facts.append(_fact("trend", "progress", ("better", "same", "worse")))
     return Vocabulary(tuple(facts))
@@ -204,7 +224,8 @@ def _agrees_with_brute_force(rulebase: RuleBase) -> None:
         wrong = sum(
             1
             for combo in clinical
-            if cond.holds(emergency.when, brute.values(combo)) and brute.indicated(brute.values(combo)) != LEVELS.highest
+            if cond.holds(emergency.when, brute.values(combo))
+            and brute.indicated(brute.values(combo)) != LEVELS.highest
         )
         found = [f.count for f in report.findings if f.check == "emergency-level" and f.rule_id == emergency.id]
         assert found == ([wrong] if wrong else [])
@@ -215,7 +236,9 @@ def _agrees_with_brute_force(rulebase: RuleBase) -> None:
             never_decides.add(rule.id)
     assert {f.rule_id for f in report.findings if f.check == "never-decides"} == never_decides
     never_fires = {r.id for r in rulebase.criteria if not any(cond.holds(r.when, brute.values(c)) for c in clinical)}
-    assert {f.rule_id for f in report.findings if f.check == "never-fires" and f.rule_id.startswith("R-")} == never_fires
+    assert {
+        f.rule_id for f in report.findings if f.check == "never-fires" and f.rule_id.startswith("R-")
+    } == never_fires
     assert not [f for f in report.findings if f.check == "gap"]
 
 

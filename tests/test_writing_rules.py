@@ -85,27 +85,27 @@ def level_criteria(file: str, ids: tuple[str, ...], old: str, new: str) -> list[
 
 # --- the walkthroughs, as the page describes them -----------------------------------------
 
-RESIDENTIAL_LEVEL = '''[[level]]
+RESIDENTIAL_LEVEL = """[[level]]
 id = "residential"
 label = "residential"
 description = "Living in a staffed treatment setting day and night, without hospital-level medical care."
 
-'''
-RESIDENTIAL_PROGRAM = '''[[program]]
+"""
+RESIDENTIAL_PROGRAM = """[[program]]
 level = "residential"
 hours_per_week = [168, 168]
 days_per_week = [7, 7]
 typical_length = "Several weeks, until the person can keep safe and abstinent while living at home."
 sources = ["iop-role", "glendale-iop"]
 
-'''
-PHP_LEVEL = '''[[level]]
+"""
+PHP_LEVEL = """[[level]]
 id = "php"
 label = "PHP"
 description = "Partial hospitalization: treatment and clinical monitoring through most of the day, home at night."
 
-'''
-DAILY_OVERSIGHT = '''
+"""
+DAILY_OVERSIGHT = """
 # Needs that call for daily clinical oversight. This service has no day
 # programme, so they call for inpatient care.
 
@@ -136,7 +136,7 @@ level = "inpatient"
 statement = "Severe co-occurring mental-health symptoms need treatment through the day, which only inpatient care gives here."
 sources = ["jc-iop", "tip47"]
 when = { fact = "psychiatric_severity", is = "severe" }
-'''
+"""
 
 SHIPPED_VALUES = 'values = ["outpatient", "iop", "php", "inpatient"]'
 TR5_FROM = '''from = ["inpatient", "php"]
@@ -145,40 +145,64 @@ statement = "Someone stepping down from inpatient care or PHP goes no lower than
 
 # (walkthrough, the edits of each step; each step ends with the commands the page shows)
 WALKTHROUGHS: list[tuple[str, list[list[Edit]]]] = [
-    ("add residential", [
-        [replace("levels.toml", '[[level]]\nid = "inpatient"', RESIDENTIAL_LEVEL + '[[level]]\nid = "inpatient"')],
+    (
+        "add residential",
         [
-            replace("vocabulary.toml", SHIPPED_VALUES,
-                    'values = ["outpatient", "iop", "php", "residential", "inpatient"]'),
-            replace("programs.toml", '[[program]]\nlevel = "inpatient"', RESIDENTIAL_PROGRAM + '[[program]]\nlevel = "inpatient"'),
-        ],
-        [
-            replace("transitions.toml", TR5_FROM, '''from = ["inpatient", "residential", "php"]
+            [replace("levels.toml", '[[level]]\nid = "inpatient"', RESIDENTIAL_LEVEL + '[[level]]\nid = "inpatient"')],
+            [
+                replace(
+                    "vocabulary.toml",
+                    SHIPPED_VALUES,
+                    'values = ["outpatient", "iop", "php", "residential", "inpatient"]',
+                ),
+                replace(
+                    "programs.toml",
+                    '[[program]]\nlevel = "inpatient"',
+                    RESIDENTIAL_PROGRAM + '[[program]]\nlevel = "inpatient"',
+                ),
+            ],
+            [
+                replace(
+                    "transitions.toml",
+                    TR5_FROM,
+                    '''from = ["inpatient", "residential", "php"]
 floor = "iop"
-statement = "Someone stepping down from inpatient, residential or PHP care goes no lower than IOP, which bridges the return home."'''),
-            *level_criteria("inpatient.toml", ("IN-4", "IN-5", "IN-6"), "inpatient", "residential"),
+statement = "Someone stepping down from inpatient, residential or PHP care goes no lower than IOP, which bridges the return home."''',
+                ),
+                *level_criteria("inpatient.toml", ("IN-4", "IN-5", "IN-6"), "inpatient", "residential"),
+            ],
         ],
-    ]),
-    ("drop PHP", [
-        [replace("levels.toml", PHP_LEVEL, "")],
+    ),
+    (
+        "drop PHP",
         [
-            replace("vocabulary.toml", SHIPPED_VALUES, 'values = ["outpatient", "iop", "inpatient"]'),
-            delete("php.toml"),
-            append("inpatient.toml", DAILY_OVERSIGHT),
-            replace("transitions.toml", TR5_FROM, '''from = ["inpatient"]
+            [replace("levels.toml", PHP_LEVEL, "")],
+            [
+                replace("vocabulary.toml", SHIPPED_VALUES, 'values = ["outpatient", "iop", "inpatient"]'),
+                delete("php.toml"),
+                append("inpatient.toml", DAILY_OVERSIGHT),
+                replace(
+                    "transitions.toml",
+                    TR5_FROM,
+                    '''from = ["inpatient"]
 floor = "iop"
-statement = "Someone stepping down from inpatient care goes no lower than IOP, which bridges the return home."'''),
-            drop_table("programs.toml", "[[program]]", 'level = "php"'),
-            drop_table("considerations.toml", "[[consideration]]", 'id = "CF-2"'),
+statement = "Someone stepping down from inpatient care goes no lower than IOP, which bridges the return home."''',
+                ),
+                drop_table("programs.toml", "[[program]]", 'level = "php"'),
+                drop_table("considerations.toml", "[[consideration]]", 'id = "CF-2"'),
+            ],
         ],
-    ]),
-    ("rename IOP", [
-        [replace("levels.toml", 'id = "iop"', 'id = "intensive"')],
+    ),
+    (
+        "rename IOP",
         [
-            replace_everywhere('"iop"', '"intensive"'),
-            replace("levels.toml", 'label = "IOP"', 'label = "intensive outpatient"'),
+            [replace("levels.toml", 'id = "iop"', 'id = "intensive"')],
+            [
+                replace_everywhere('"iop"', '"intensive"'),
+                replace("levels.toml", 'label = "IOP"', 'label = "intensive outpatient"'),
+            ],
         ],
-    ]),
+    ),
 ]
 
 
