@@ -11,7 +11,9 @@ before the clock starts) and the SQLite database on, it measures:
 * the yardstick: ``Engine.decide()`` of the assessment's facts in this process;
 * one card, sequential: ``levelcare serve`` with one worker, one request at a time
   over one keep-alive httpx connection; the ratio of its median latency to the
-  median decide (target: at most 8x);
+  median decide (target: at most 8x); beside it, the same client and requests
+  against an endpoint that answers ``{}`` under the same server (uvicorn with
+  httptools): what this measure costs with no work behind the answer;
 * throughput: ``levelcare serve --workers 2`` and 16 concurrent clients, each on
   its own keep-alive connection (a small asyncio HTTP/1.1 client, so that the load
   generator, which shares the two cores, costs little): cards a second (target: at
@@ -106,6 +108,49 @@ def levelcare_serve(folder: Path, pem: Path, workers: int) -> Iterator[tuple[str
             except httpx.TransportError:
                 time.sleep(0.1)
         yield base, process.pid
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+#: An ASGI application that answers every request with ``{}``: the same server (uvicorn
+#: with httptools) and client as a card, with no work behind the answer.
+EMPTY_APP = """
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    while (await receive()).get("more_body"):
+        pass
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"2")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": b"{}"})
+"""
+
+
+@contextlib.contextmanager
+def empty_endpoint(folder: Path) -> Iterator[str]:
+    """uvicorn serving :data:`EMPTY_APP` on 127.0.0.1, as ``levelcare serve`` runs (httptools, no access log)."""
+    (folder / "bench_empty_app.py").write_text(EMPTY_APP, encoding="utf-8")
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "bench_empty_app:app", "--app-dir", str(folder), "--port", str(port)]
+    command += ["--http", "httptools", "--no-access-log", "--log-level", "warning", "--lifespan", "off"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None or time.monotonic() > deadline:
+                sys.exit("bench_serve: the empty endpoint did not start")
+            try:
+                httpx.get(base, timeout=5)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield base
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -236,11 +281,14 @@ def main() -> int:
     engine = Engine.default()
     body = hook_body(engine)
     keys = Tokens()
-    decide, card, rate, p99, load, card_cpu, busy_cpu = [], [], [], [], [], [], []
+    decide, card, rate, p99, load, card_cpu, busy_cpu, empty = [], [], [], [], [], [], [], []
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as name:
         folder = Path(name)
         pem = folder / "client.pem"
         pem.write_bytes(keys.pem())
+        with empty_endpoint(folder) as base:
+            for _ in range(repeats):
+                empty.append(sequential_median(base, body, keys.make(base + PATH, sequential_count)))
         with levelcare_serve(folder, pem, 1) as (base, pid):
             for _ in range(repeats):
                 decide.append(decide_median(engine, 2_000 if not args.quick else 200))
@@ -260,13 +308,17 @@ def main() -> int:
                 p99.append(found[1])
                 load.append(found[2])
 
-    decide_s, card_s = statistics.median(decide), statistics.median(card)
+    decide_s, card_s, empty_s = statistics.median(decide), statistics.median(card), statistics.median(empty)
     ratio = card_s / decide_s
     rate_m, p99_m, load_m = statistics.median(rate), statistics.median(p99) * 1000, statistics.median(load)
     print(f"levelcare serve on {os.cpu_count()} cores, Python {sys.version.split()[0]}, {repeats} round(s)")
     print(f"decide() of the facts:                {decide_s * 1e6:8.1f} us  (median)")
     print(f"one card, sequential, keep-alive:      {card_s * 1e6:8.1f} us  (median, 1 worker)")
     print(f"card / decide:                         {ratio:8.1f} x   (target <= {CARD_VS_DECIDE:g}x)")
+    print(
+        f"  an empty endpoint, same server/client: {empty_s * 1e6:6.1f} us  ({empty_s / decide_s:.1f}x decide; "
+        "the HTTP floor of this measure)"
+    )
     cpu_s = statistics.median(card_cpu)
     print(
         f"  service CPU per card:                {cpu_s * 1e6:8.1f} us  ({cpu_s / decide_s:.1f}x decide; latency less waiting)"
