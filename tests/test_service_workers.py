@@ -326,3 +326,49 @@ def test_the_log_is_checkpointed_by_a_thread_not_by_requests(tmp_path: Path, mon
     finally:
         store.close()
     assert not thread.is_alive()
+
+
+class _Ended:
+    """A worker process that has already ended with ``exitcode``."""
+
+    def __init__(self, exitcode: int) -> None:
+        self.exitcode = exitcode
+        self.pid = 0
+
+    def is_alive(self) -> bool:
+        return False
+
+    def join(self, timeout: float | None = None) -> None:
+        return None
+
+
+@pytest.mark.parametrize(("status", "restarts"), [(3, 0), (1, 2)])
+def test_a_worker_that_cannot_start_stops_the_service_instead_of_restarting_forever(
+    monkeypatch: pytest.MonkeyPatch, status: int, restarts: int
+) -> None:
+    """uvicorn's start-up failure (3) stops at once; any other quick end, after three in a row."""
+    supervisor = _workers.Supervisor(object(), [socket.socket()])
+    started: list[int] = []
+
+    def start(index: int) -> Any:
+        started.append(index)
+        supervisor._started[index] = time.monotonic()
+        return _Ended(status)
+
+    monkeypatch.setattr(supervisor, "_start", start)
+    supervisor._processes = [start(0)]
+    started.clear()
+    results = [supervisor._keep_alive() for _ in range(restarts + 1)]
+    assert results == [True] * restarts + [False]
+    assert started == [0] * restarts
+    supervisor._sockets[0].close()
+
+
+def test_a_worker_that_ends_after_serving_a_while_is_replaced(monkeypatch: pytest.MonkeyPatch) -> None:
+    supervisor = _workers.Supervisor(object(), [socket.socket()])
+    monkeypatch.setattr(supervisor, "_start", lambda index: _Ended(1))
+    supervisor._processes = [_Ended(1)]
+    for _ in range(5):
+        supervisor._started[0] = time.monotonic() - 60  # it had served for a minute
+        assert supervisor._keep_alive()
+    supervisor._sockets[0].close()

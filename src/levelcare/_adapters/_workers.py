@@ -22,6 +22,7 @@ import multiprocessing.process
 import signal
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,6 +35,11 @@ logger = logging.getLogger("levelcare.service")
 _STARTUP_FAILURE = 3
 #: How long a worker has to end after SIGTERM before it is killed, in seconds.
 _STOP_GRACE = 30.0
+#: A worker that ends sooner than this after its start counts as failing to start;
+#: after this many such ends in a row in one slot, the service stops rather than
+#: restart it forever (older uvicorn releases exit 1, not 3, on a broken application).
+_QUICK_END = 10.0
+_QUICK_ENDS = 3
 _SPAWN = multiprocessing.get_context("spawn")
 
 
@@ -91,10 +97,13 @@ class Supervisor:
         self._sockets = sockets
         self._processes: list[multiprocessing.process.BaseProcess] = []
         self._stop = threading.Event()
+        self._started = [0.0] * len(sockets)
+        self._quick_ends = [0] * len(sockets)
 
     def _start(self, index: int) -> multiprocessing.process.BaseProcess:
         process = _SPAWN.Process(target=_worker, args=(self._config, self._sockets[index]), daemon=False)
         process.start()
+        self._started[index] = time.monotonic()
         logger.info("started worker %d (process %s)", index + 1, process.pid)
         return process
 
@@ -135,8 +144,10 @@ class Supervisor:
             if process.is_alive() or self._stop.is_set():
                 continue
             process.join()
-            if process.exitcode == _STARTUP_FAILURE:
-                logger.error("worker %d could not start; stopping the service", index + 1)
+            quick = time.monotonic() - self._started[index] < _QUICK_END
+            self._quick_ends[index] = self._quick_ends[index] + 1 if quick else 0
+            if process.exitcode == _STARTUP_FAILURE or self._quick_ends[index] >= _QUICK_ENDS:
+                logger.error("worker %d could not start (status %s); stopping the service", index + 1, process.exitcode)
                 return False
             logger.warning(
                 "worker %d (process %s) ended with status %s; starting another",
