@@ -89,25 +89,20 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def levelcare_serve(folder: Path, pem: Path, workers: int) -> Iterator[tuple[str, int]]:
-    """``levelcare serve`` on 127.0.0.1 with its own database; stopped with SIGINT, or killed after 30 s."""
-    port = free_port()
-    database = folder / f"state-{workers}-{port}.sqlite3"
-    command = [sys.executable, "-m", "levelcare", "serve", "--port", str(port), "--workers", str(workers)]
-    command += ["--issuer", f"{ISSUER}={pem}", "--database", str(database), "--feedback", str(folder / "fb.jsonl")]
+def listening(command: list[str], base: str, probe: str, what: str) -> Iterator[int]:
+    """The server ``command`` starts, once ``base + probe`` answers: its process id; stopped with SIGINT, or killed after 30 s."""
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         while True:
             if process.poll() is not None or time.monotonic() > deadline:
-                sys.exit("bench_serve: levelcare serve did not start")
+                sys.exit(f"bench_serve: {what} did not start")
             try:
-                httpx.get(base + "/cds-services", timeout=5)
+                httpx.get(base + probe, timeout=5)
                 break
             except httpx.TransportError:
                 time.sleep(0.1)
-        yield base, process.pid
+        yield process.pid
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -115,6 +110,18 @@ def levelcare_serve(folder: Path, pem: Path, workers: int) -> Iterator[tuple[str
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextlib.contextmanager
+def levelcare_serve(folder: Path, pem: Path, workers: int) -> Iterator[tuple[str, int]]:
+    """``levelcare serve`` on 127.0.0.1 with its own database: its address and process id."""
+    port = free_port()
+    database = folder / f"state-{workers}-{port}.sqlite3"
+    command = [sys.executable, "-m", "levelcare", "serve", "--port", str(port), "--workers", str(workers)]
+    command += ["--issuer", f"{ISSUER}={pem}", "--database", str(database), "--feedback", str(folder / "fb.jsonl")]
+    base = f"http://127.0.0.1:{port}"
+    with listening(command, base, "/cds-services", "levelcare serve") as pid:
+        yield base, pid
 
 
 #: An ASGI application that answers every request with ``{}``: the same server (uvicorn
@@ -138,26 +145,9 @@ def empty_endpoint(folder: Path) -> Iterator[str]:
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "bench_empty_app:app", "--app-dir", str(folder), "--port", str(port)]
     command += ["--http", "httptools", "--no-access-log", "--log-level", "warning", "--lifespan", "off"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                sys.exit("bench_serve: the empty endpoint did not start")
-            try:
-                httpx.get(base, timeout=5)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    with listening(command, base, "/", "the empty endpoint"):
         yield base
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 class Tokens:
