@@ -372,3 +372,41 @@ def test_a_worker_that_ends_after_serving_a_while_is_replaced(monkeypatch: pytes
         supervisor._started[0] = time.monotonic() - 60  # it had served for a minute
         assert supervisor._keep_alive()
     supervisor._sockets[0].close()
+
+
+def test_a_lock_file_open_to_other_users_is_refused(tmp_path: Path) -> None:
+    lock = tmp_path / "state.sqlite3-lock"
+    lock.write_bytes(b"")
+    lock.chmod(0o666)
+    with pytest.raises(
+        LevelCareError, match=r"state\.sqlite3-lock: the service database's lock file is open to other users"
+    ):
+        _store.Store(tmp_path / "state.sqlite3", retention_days=30)
+
+
+def test_a_writer_gives_up_when_another_process_holds_the_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process that takes the lock and never lets go delays a write by the busy timeout, not for ever."""
+    monkeypatch.setattr(_store, "BUSY_TIMEOUT_MS", 300)
+    database = tmp_path / "state.sqlite3"
+    store = _store.Store(database, retention_days=30)
+    code = (
+        "import fcntl, os, time\n"
+        f"fd = os.open({str(database) + '-lock'!r}, os.O_RDWR)\n"
+        "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+        "print('held', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "held\n"
+        started = time.monotonic()
+        with pytest.raises(sqlite3.OperationalError, match=r"lock file stayed held for 0\.3 s"):
+            store.claim_token("iss", "a", expires=time.time() + 60)
+        assert time.monotonic() - started < 10
+    finally:
+        holder.kill()
+        holder.communicate()
+    # Once it is free, writes go on, and the refused one left nothing behind.
+    assert store.claim_token("iss", "a", expires=time.time() + 60)
+    store.close()

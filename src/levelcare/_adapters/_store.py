@@ -3,9 +3,10 @@
 Worker processes share the file, and it outlives restarts. It runs in WAL mode, so
 readers never wait for the writer. Writers take turns on an exclusive ``flock`` of a
 lock file beside the database (``NAME-lock``) before they begin: a writer waiting
-there is woken the moment the other ends, where SQLite's own busy handler would
-sleep for milliseconds at a time, and the busy timeout is left for writers that do
-not take the lock (another tool opening the file). Each thread of each process opens its own connection (SQLite
+there tries again after tens of microseconds, where SQLite's own busy handler
+would sleep for milliseconds at a time, and gives up after the busy timeout; the
+busy timeout also covers writers that do not take the lock (another tool opening
+the file). Each thread of each process opens its own connection (SQLite
 connections must not cross threads, nor a fork).
 
 Every write is one short transaction; the token-id check is an insert into a
@@ -156,6 +157,13 @@ def _check_path(path: Path) -> None:
                 f"it holds feedback on patients' care: chmod 600 it"
             )
             raise LevelCareError(msg)
+        if candidate.name.endswith("-lock") and found.st_mode & 0o077:
+            # Whoever can open the lock file can hold it and stop every write.
+            msg = (
+                f"{candidate}: the service database's lock file is open to other users "
+                f"(mode {stat.S_IMODE(found.st_mode):o}): chmod 600 it"
+            )
+            raise LevelCareError(msg)
 
 
 def _create(path: Path) -> None:
@@ -168,6 +176,30 @@ def _create(path: Path) -> None:
     except OSError as error:
         msg = f"{path}: cannot create the service database: {error.strerror or error}"
         raise LevelCareError(msg) from None
+
+
+def _lock(descriptor: int, timeout: float) -> None:
+    """An exclusive flock of ``descriptor``, waited for at most ``timeout`` seconds.
+
+    Tried again after pauses that start at 50 microseconds and grow to a millisecond
+    (a write holds the lock for tens of microseconds), so that a process that holds
+    the lock and never lets go delays each write by the timeout, not for ever.
+
+    Raises:
+        sqlite3.OperationalError: the lock was not free within ``timeout``.
+    """
+    pause, deadline = 0.00005, time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                msg = f"the service database's lock file stayed held for {timeout:g} s"
+                raise sqlite3.OperationalError(msg) from None
+            time.sleep(pause)
+            pause = min(pause * 2, 0.001)
+        else:
+            return
 
 
 def _open_lock(path: Path) -> int:
@@ -298,7 +330,7 @@ class Store:
         descriptor = self._lock_file()
         self._checkpointer()
         with self._write_lock:
-            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            _lock(descriptor, BUSY_TIMEOUT_MS / 1000)
             try:
                 yield connection
             finally:
