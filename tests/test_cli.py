@@ -586,3 +586,11 @@ def test_check_budget_is_a_positive_number_of_seconds_and_an_exhausted_one_exits
     assert exhausted.returncode == 4, exhausted.stdout + exhausted.stderr
     assert "unverified [not-monotone]" in exhausted.stdout
     assert run("check", "--budget", "600").returncode == 0
+
+
+def test_a_bad_worker_count_is_refused_echoing_at_most_40_characters() -> None:
+    value = "x" * 500
+    result = run_levelcare("batch", "-", "--workers", value)
+    assert result.returncode == 2
+    assert f"expected a whole number of processes, at least 1, got {'x' * 40!r}" in result.stderr
+    assert "x" * 41 not in result.stderr

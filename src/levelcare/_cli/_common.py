@@ -117,6 +117,6 @@ def _workers(text: str) -> int:
     except ValueError:
         value = 0
     if value < 1:
-        msg = f"expected a whole number of processes, at least 1, got {text!r}"
+        msg = f"expected a whole number of processes, at least 1, got {text[:40]!r}"
         raise argparse.ArgumentTypeError(msg)
     return value
