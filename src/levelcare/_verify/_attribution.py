@@ -63,7 +63,7 @@ from ._changes import ItemChange
 from ._space import Node, Space
 
 if TYPE_CHECKING:
-    from ._diff import _Space
+    from ._cells import DiffSpace
 
 __all__ = ["Cause", "Condition", "Context", "Footprint", "cover", "footprints", "split"]
 
@@ -106,12 +106,12 @@ class Condition:
     count: int
     node: Node = attrs.field(repr=False, eq=False)
 
-    def text(self, space: _Space) -> str:
+    def text(self, space: DiffSpace) -> str:
         if not self.facts:
             return "(every assessment)"
         return ", ".join(space.describe(name, values) for name, values in self.facts)
 
-    def to_dict(self, space: _Space) -> dict[str, Any]:
+    def to_dict(self, space: DiffSpace) -> dict[str, Any]:
         when: dict[str, Any] = {}
         for name, values in self.facts:
             if space.kind[name] == "integer":
@@ -145,7 +145,7 @@ class Cause:
             return "no changed rule reaches it (levels or facts differ)"
         return "because of " + _listed(self.items)
 
-    def to_dict(self, space: _Space) -> dict[str, Any]:
+    def to_dict(self, space: DiffSpace) -> dict[str, Any]:
         return {
             "items": list(self.items),
             "count": self.count,
@@ -215,7 +215,7 @@ def _xor(a: Node, b: Node) -> Node:
 
 
 def footprints(
-    space: _Space, old: RuleBase, new: RuleBase, changes: Sequence[ItemChange], currents: Sequence[str] | None
+    space: DiffSpace, old: RuleBase, new: RuleBase, changes: Sequence[ItemChange], currents: Sequence[str] | None
 ) -> tuple[Footprint, ...]:
     """The footprint of each changed deciding item, for admissions (``currents`` None) or in treatment.
 
@@ -343,7 +343,7 @@ def split(
 
 
 def contexts(
-    space: _Space, old: RuleBase, new: RuleBase, responsible: Sequence[Footprint], *, in_treatment: bool
+    space: DiffSpace, old: RuleBase, new: RuleBase, responsible: Sequence[Footprint], *, in_treatment: bool
 ) -> list[Context]:
     """The statements about the mechanism a part's conditions may lean on."""
     bdd = space.bdd
@@ -405,7 +405,7 @@ def _cost(conditions: Sequence[Condition], chosen: Sequence[Context]) -> tuple[i
 
 
 def described(
-    space: _Space, names: Sequence[str], part: Node, candidates: Sequence[Context]
+    space: DiffSpace, names: Sequence[str], part: Node, candidates: Sequence[Context]
 ) -> tuple[tuple[Context, ...], list[Condition]]:
     """The contexts and conditions that describe ``part`` with the fewest conditions (then facts).
 
@@ -442,7 +442,7 @@ def described(
     return tuple(chosen), best
 
 
-def cover(space: _Space, names: Sequence[str], region: Node, within: Node) -> list[Condition]:
+def cover(space: DiffSpace, names: Sequence[str], region: Node, within: Node) -> list[Condition]:
     """Conditions whose union, intersected with ``within``, is exactly ``region`` (which ``within`` holds in).
 
     Greedy: from the lowest combination of ``region`` not yet covered, each fact's
@@ -481,7 +481,7 @@ def cover(space: _Space, names: Sequence[str], region: Node, within: Node) -> li
 
 
 def _grow(
-    space: _Space, names: Sequence[str], seed: Mapping[str, int], outside: Node
+    space: DiffSpace, names: Sequence[str], seed: Mapping[str, int], outside: Node
 ) -> tuple[tuple[tuple[str, tuple[Any, ...]], ...], Node]:
     """The cube grown from one combination: each fact in turn widened, nearest values first."""
     bdd = space.bdd
@@ -515,7 +515,7 @@ def _widening(start: int, size: int) -> list[int]:
 
 
 def causes(
-    space: _Space,
+    space: DiffSpace,
     old: RuleBase,
     new: RuleBase,
     names: Sequence[str],
