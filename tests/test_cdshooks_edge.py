@@ -29,7 +29,7 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from levelcare import Engine, LevelCareError
-from levelcare._adapters import _fhirclient, _limits, cdshooks
+from levelcare._adapters import _fhirclient, _limits, _serving, cdshooks
 from test_cdshooks import ISSUER, SERVICE, Keys, assessment, bundle, example_facts, outcome, request, running
 
 AUTH_OFF = {"auth": False}
@@ -72,7 +72,7 @@ def serving(engine: Engine, *, counted: bool = False, **settings: Any) -> Iterat
     app: Any = cdshooks.create_app(engine, config)
     if counted:
         app = Counted(app)
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, **cdshooks.uvicorn_options(config)))
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, **_serving.uvicorn_options(config)))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

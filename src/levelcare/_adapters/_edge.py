@@ -10,12 +10,51 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import socket
+from collections.abc import Callable
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from ._limits import _LINGER, _LINGER_BYTES, raw_response
+from ._limits import outcome_body
+
+_REASONS = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+# After refusing a request whose head is still arriving, read and drop this much more
+# (for at most _LINGER seconds) so the client is not reset before it reads the answer.
+_LINGER_BYTES = 1_048_576
+_LINGER = 2.0
+
+
+def raw_response(status: int, code: str, problem: str) -> bytes:
+    """A complete HTTP/1.1 response with an OperationOutcome that closes the connection."""
+    body = outcome_body(code, [problem])
+    head = (
+        b"HTTP/1.1 %d %s\r\ncontent-type: application/fhir+json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"
+        % (status, _REASONS[status], len(body))
+    )
+    return head + body
+
+
+def protocol_class(*, max_header_bytes: int, header_timeout: float) -> Callable[..., Any]:
+    """uvicorn's httptools protocol, with a size limit, a deadline and an answer for every malformed request head.
+
+    uvicorn closes idle keep-alive connections (``timeout_keep_alive``) but puts no
+    deadline on a request head: a client that connects and sends nothing, or trickles
+    its headers, holds the connection forever. This protocol gives the head
+    ``header_timeout`` seconds from the first byte (or from the connection) and answers
+    408; a head over ``max_header_bytes`` gets 431, and any other malformed request 400,
+    each with an OperationOutcome instead of uvicorn's plain text.
+
+    Args:
+        max_header_bytes: The largest request head (request target and headers).
+        header_timeout: Seconds allowed for a request head to arrive.
+
+    Returns:
+        A protocol factory for ``uvicorn.Config(http=...)``, which can be pickled for
+        worker processes.
+    """
+    return functools.partial(EdgeProtocol, max_header_bytes=max_header_bytes, header_timeout=header_timeout)
 
 
 def _no_delay(transport: asyncio.Transport) -> None:
@@ -98,7 +137,7 @@ class EdgeProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with a size limit and a deadline on each request head, and an OperationOutcome for a bad one.
 
     ``max_header_bytes`` and ``header_timeout`` are given as keywords beside
-    uvicorn's own (see :func:`levelcare._adapters._limits.protocol_class`).
+    uvicorn's own (see :func:`protocol_class`).
     httptools keeps no more of a head than the header being read; the bytes of a
     head are counted as they arrive, and a head over the limit is refused before
     the rest is read.

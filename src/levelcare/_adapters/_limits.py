@@ -4,15 +4,14 @@ One place for every bound on a request: the body's size and read deadline (check
 while the body streams, so an oversized or stalled body is refused without being
 held in memory), the nesting depth and Unicode validity of its JSON (checked before
 the parser can recurse or a value is echoed), the size of the bearer token and of the
-other headers, and, under uvicorn, the size and read deadline of the request head
-(:func:`protocol_class`). Each refusal is a :class:`Refused` with the status and the
+other headers. Under uvicorn, the request head's size and read deadline are bounded
+by :mod:`._edge`. Each refusal is a :class:`Refused` with the status and the
 OperationOutcome problems the client gets.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import re
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
@@ -267,45 +266,3 @@ async def _answer(send: Send, refusal: Refused) -> None:
         headers.append((b"www-authenticate", b"Bearer"))
     await send({"type": "http.response.start", "status": refusal.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
-
-
-# --- uvicorn -----------------------------------------------------------------------------
-
-_REASONS = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
-# After refusing a request whose head is still arriving, read and drop this much more
-# (for at most _LINGER seconds) so the client is not reset before it reads the answer.
-_LINGER_BYTES = 1_048_576
-_LINGER = 2.0
-
-
-def raw_response(status: int, code: str, problem: str) -> bytes:
-    """A complete HTTP/1.1 response with an OperationOutcome that closes the connection."""
-    body = outcome_body(code, [problem])
-    head = (
-        b"HTTP/1.1 %d %s\r\ncontent-type: application/fhir+json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"
-        % (status, _REASONS[status], len(body))
-    )
-    return head + body
-
-
-def protocol_class(*, max_header_bytes: int, header_timeout: float) -> Callable[..., Any]:
-    """uvicorn's httptools protocol, with a size limit, a deadline and an answer for every malformed request head.
-
-    uvicorn closes idle keep-alive connections (``timeout_keep_alive``) but puts no
-    deadline on a request head: a client that connects and sends nothing, or trickles
-    its headers, holds the connection forever. This protocol gives the head
-    ``header_timeout`` seconds from the first byte (or from the connection) and answers
-    408; a head over ``max_header_bytes`` gets 431, and any other malformed request 400,
-    each with an OperationOutcome instead of uvicorn's plain text.
-
-    Args:
-        max_header_bytes: The largest request head (request target and headers).
-        header_timeout: Seconds allowed for a request head to arrive.
-
-    Returns:
-        A protocol factory for ``uvicorn.Config(http=...)``, which can be pickled for
-        worker processes.
-    """
-    from ._edge import EdgeProtocol
-
-    return functools.partial(EdgeProtocol, max_header_bytes=max_header_bytes, header_timeout=header_timeout)

@@ -65,7 +65,6 @@ __all__ = [
     "create_app",
     "is_loopback",
     "load_keys",
-    "serve",
 ]
 
 logger = logging.getLogger("levelcare.cdshooks")
@@ -956,74 +955,3 @@ def create_app(engine: Any, config: ServiceConfig) -> Starlette:
         _limits.HeaderLimits, max_header_bytes=config.max_header_bytes, max_token_bytes=config.max_token_bytes
     )
     return Starlette(routes=routes, middleware=[limits], exception_handlers={HTTPException: _http_error})
-
-
-def uvicorn_options(config: ServiceConfig) -> dict[str, Any]:
-    """The uvicorn settings that enforce ``config``'s limits on connections and request heads.
-
-    uvicorn's httptools protocol is used, with a size limit (``max_header_bytes``) and a
-    deadline on each request head; idle keep-alive connections close after
-    ``keep_alive_timeout``; over ``max_connections`` connections get 503.
-    """
-    return {
-        "http": _limits.protocol_class(max_header_bytes=config.max_header_bytes, header_timeout=config.header_timeout),
-        "timeout_keep_alive": config.keep_alive_timeout,
-        "limit_concurrency": config.max_connections,
-        "ws": "none",
-        "lifespan": "off",
-    }
-
-
-def serve(  # pragma: no cover - runs until stopped
-    engine: Any, config: ServiceConfig, *, host: str, port: int, workers: int = 1, recipe: Any = None
-) -> None:
-    """Run the service with uvicorn until interrupted.
-
-    Args:
-        engine: The engine deciding (one worker).
-        config: How the service runs (one worker).
-        host: The address to listen on.
-        port: The port.
-        workers: How many worker processes; more than one need ``recipe``, from
-            which each builds its own engine and configuration.
-        recipe: A ``ServiceRecipe`` describing ``engine`` and ``config`` by file.
-
-    Raises:
-        LevelCareError: several workers and no recipe.
-    """
-    import copy
-
-    import uvicorn
-    import uvicorn.config
-
-    # uvicorn's own logging, plus the service's lines (requests, statuses, indicators).
-    logging_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
-    logging_config["loggers"]["levelcare"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
-    options: dict[str, Any] = {
-        "host": host,
-        "port": port,
-        "log_config": logging_config,
-        "log_level": "info",
-        # The service logs each answer itself (endpoint and status, never a value).
-        "access_log": False,
-        **uvicorn_options(config),
-    }
-    if workers == 1:
-        uvicorn.run(create_app(engine, config), **options)
-        return
-    from ._workers import Supervisor, listening_sockets
-
-    # Each worker listens on a socket of its own, so that connections spread over them.
-    worker_config = uvicorn.Config(_worker_factory(recipe), factory=True, **options)
-    Supervisor(worker_config, listening_sockets(host, port, workers)).run()
-
-
-def _worker_factory(recipe: Any) -> str:  # pragma: no cover - runs in serve()
-    """The import string of the factory each worker builds the service with, its recipe exported."""
-    from ._serving import ENVIRONMENT, FACTORY, ServiceRecipe
-
-    if not isinstance(recipe, ServiceRecipe):
-        msg = "workers: more than one worker needs the service's recipe (a ServiceRecipe) to rebuild it in each"
-        raise LevelCareError(msg)
-    os.environ[ENVIRONMENT] = recipe.to_json()
-    return FACTORY

@@ -13,7 +13,7 @@ from ._common import EXIT_DECIDED, _rulebase, _stderr, _verified_engine
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     try:
-        from .._adapters import cdshooks
+        from .._adapters import _serving, cdshooks
     except ImportError as error:
         msg = f'levelcare serve needs the server extra (pip install "levelcare[server]"): {error.name} is missing'
         raise LevelCareError(msg) from None
@@ -46,7 +46,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if not auth:
         _stderr("JWT authentication is off: for local use only")
     recipe = _serve_recipe(args, config, engine)
-    cdshooks.serve(engine, config, host=args.host, port=args.port, workers=args.workers, recipe=recipe)
+    _serving.serve(engine, config, host=args.host, port=args.port, workers=args.workers, recipe=recipe)
     return EXIT_DECIDED
 
 
