@@ -2,7 +2,7 @@
 
 ``levelcare batch`` checks the rule base before its first line; one with errors is
 refused, naming each error, and with ``--allow-unverified`` it runs with every
-record (and the closing record) saying so. ``Engine.from_path(..., verify=True)``
+record (and the closing record) saying so. ``levelcare.verify(engine).raise_for_errors()``
 refuses the same way. Verified rule bases give the same records as before.
 """
 
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+import levelcare
 from conftest import RULES_DIR
 from inprocess import run_levelcare
 from levelcare import Decision, Engine, RuleBaseError, UnverifiedRuleBase
@@ -26,18 +27,19 @@ def _batch(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return run_levelcare("batch", str(source), "--no-progress", *args)
 
 
-def test_engine_from_path_refuses_an_unverified_rule_base_on_request(unsound_rules: Path) -> None:
-    folder = unsound_rules
-    assert Engine.from_path(folder).rulebase.unverified is False  # not asked: loads as before
+def test_a_report_refuses_an_unverified_rule_base_on_request(unsound_rules: Path) -> None:
+    engine = Engine.from_path(unsound_rules)
+    assert engine.rulebase.unverified is False  # loading does not check
     with pytest.raises(UnverifiedRuleBase) as caught:
-        Engine.from_path(folder, verify=True)
+        levelcare.verify(engine).raise_for_errors()
     assert isinstance(caught.value, RuleBaseError)
     assert [(p.file, p.rule_id) for p in caught.value.problems] == [
         ("cases.toml", "severe-withdrawal"),
         ("cases.toml", "withdrawal-only-known"),
     ]
     assert str(caught.value).startswith("the rule base did not pass levelcare check, 2 problems:")
-    assert Engine.from_path(RULES_DIR, verify=True).rulebase.unverified is False
+    report = levelcare.verify(Engine.from_path(RULES_DIR))
+    assert report.raise_for_errors() is report
 
 
 def test_batch_refuses_an_unverified_rule_base_and_writes_nothing(tmp_path: Path, unsound_rules: Path) -> None:

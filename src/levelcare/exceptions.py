@@ -155,7 +155,7 @@ class RuleBaseError(LevelCareError, ValueError):
 class UnverifiedRuleBase(RuleBaseError):
     """A rule base that loads but did not pass ``levelcare check``, where a verified one is required.
 
-    Raised by ``Engine.from_path(path, verify=True)``; ``levelcare batch`` and
+    Raised by ``levelcare.verify(engine).raise_for_errors()``; ``levelcare batch`` and
     ``levelcare serve`` refuse such a rule base the same way unless told
     ``--allow-unverified``.
 

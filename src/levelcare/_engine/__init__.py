@@ -166,30 +166,20 @@ class Engine:
         return engine
 
     @classmethod
-    def from_path(cls, path: str | os.PathLike[str] | Traversable, *, verify: bool = False) -> Engine:
+    def from_path(cls, path: str | os.PathLike[str] | Traversable) -> Engine:
         """An engine for the rule base in folder ``path`` (an organisation's own).
 
         Args:
             path: The rule base folder.
-            verify: Run ``levelcare check`` on the rule base first and refuse it
-                unless the check passes (a fraction of a second for rule bases of
-                the shipped one's size).
 
         Raises:
             RuleBaseError: listing every problem in the rule files.
-            UnverifiedRuleBase: with ``verify``, listing each error the check found.
         """
         if not isinstance(path, (str, os.PathLike, Traversable)):
             problem = RuleProblem(repr(path)[:40], "", f"expected a folder path, got {type_name(path)}")
             raise RuleBaseError([problem])
         location = path if isinstance(path, Traversable) else os.fspath(path)
-        engine = cls(load(location))
-        if verify:
-            # Imported when asked for: deciding never loads the verifier.
-            from .._verify import require_verified
-
-            require_verified(engine)
-        return engine
+        return cls(load(location))
 
     # --- properties --------------------------------------------------------
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from .._engine import Engine
 from .._rulebase import load
 from .._rulebase._vocabulary import shorten, type_name
-from ..exceptions import RuleBaseError, RuleProblem, UnverifiedRuleBase
+from ..exceptions import RuleBaseError
 from ._checks import _Verifier
 from ._compile import engine_findings
 from ._explain import _conflict, _satisfiable
@@ -126,15 +126,5 @@ def require_verified(engine: Engine, *, budget: float | None = DEFAULT_BUDGET) -
     Raises:
         UnverifiedRuleBase: naming each error found, or each check not decided
             within ``budget`` seconds.
-
-    .. versionadded:: 1.0
     """
-    report = verify(engine, budget=budget)
-    if not report.ok:
-        problems = [
-            RuleProblem(f.file, f.rule_id, f"[{f.check}] {f.message}")
-            for f in report.findings
-            if f.severity is not Severity.WARNING
-        ]
-        raise UnverifiedRuleBase(problems)
-    return report
+    return verify(engine, budget=budget).raise_for_errors()

@@ -12,6 +12,7 @@ import attrs
 
 from .._model import RulebaseInfo
 from .._rulebase._vocabulary import FactValue
+from ..exceptions import RuleProblem, UnverifiedRuleBase
 
 # Finding kinds, in the order a report lists them.
 LOAD = "load"
@@ -146,6 +147,25 @@ class VerificationReport:
     def ok(self) -> bool:
         """Whether there are no errors and every check was decided (warnings allowed)."""
         return not self.errors and not self.unverified
+
+    def raise_for_errors(self) -> VerificationReport:
+        """This report, unless the rule base did not pass: then :class:`~levelcare.UnverifiedRuleBase`.
+
+        ``levelcare.verify(engine).raise_for_errors()`` refuses a rule base the way
+        ``levelcare batch`` and ``levelcare serve`` do.
+
+        Raises:
+            UnverifiedRuleBase: naming each error found, and each check not decided
+                within the budget (warnings are not problems).
+        """
+        if self.ok:
+            return self
+        problems = [
+            RuleProblem(f.file, f.rule_id, f"[{f.check}] {f.message}")
+            for f in self.findings
+            if f.severity is not Severity.WARNING
+        ]
+        raise UnverifiedRuleBase(problems)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; the same rule base always gives the same dict."""
