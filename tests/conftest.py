@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
+import levelcare
+
 # A quick profile for local runs and a thorough one for CI (CI=true).
 settings.register_profile("dev", max_examples=60, deadline=None)
 settings.register_profile(
@@ -36,6 +38,8 @@ def pytest_configure(config: pytest.Config) -> None:
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES_DIR = ROOT / "examples"
 RULES_DIR = ROOT / "rules"
+#: The shipped rule base's levels, by id: ``SHIPPED_LEVELS["iop"]``.
+SHIPPED_LEVELS = levelcare.Engine.default().levels
 
 
 def load_examples() -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ import pytest
 
 import levelcare
 from cases import person
+from conftest import SHIPPED_LEVELS
 
 # (criterion, facts where it decides, level, near-miss facts, near-miss level)
 CRITERIA: list[tuple[str, dict[str, Any], str, dict[str, Any], str]] = [
@@ -98,13 +99,13 @@ def test_reason_cites_only_the_facts_the_rule_relied_on() -> None:
     in5 = next(r for r in decision.reasons if r.rule_id == "IN-5")
     assert dict(in5.facts) == {"addiction_severity": "severe", "support_system": "none"}
     assert in5.sources == ("iop-role", "glendale-iop", "jc-iop")
-    assert in5.level is levelcare.Level.INPATIENT
+    assert in5.level is SHIPPED_LEVELS["inpatient"]
 
 
 def test_op1_decides_when_no_criterion_holds() -> None:
     """With no need at all, OP-1 decides outpatient and every higher level is ruled out by name."""
     decision = levelcare.decide(person())
-    assert decision.level is levelcare.Level.OUTPATIENT
+    assert decision.level is SHIPPED_LEVELS["outpatient"]
     assert _ids(decision) == ["OP-1"]
     assert [(r.level.value, r.rule_id) for r in decision.ruled_out if r.level] == [
         ("iop", "IO-1, IO-2, IO-3, IO-4"),
@@ -117,7 +118,7 @@ def test_em1_emergency_and_inpatient() -> None:
     """Imminent harm raises the emergency flag, leads the reasons and requires inpatient care."""
     decision = levelcare.decide(person(harm_risk="imminent"))
     assert decision.emergency is True
-    assert decision.level is levelcare.Level.INPATIENT
+    assert decision.level is SHIPPED_LEVELS["inpatient"]
     assert _ids(decision)[:2] == ["EM-1", "IN-1"]
     assert "crisis_response" in decision.services
 
@@ -133,7 +134,7 @@ def test_em1_near_miss_high_harm_is_not_an_emergency() -> None:
 def test_lower_levels_are_ruled_out_by_the_deciding_rule() -> None:
     """Each level below the decision names the rule that required more."""
     decision = levelcare.decide(person(withdrawal_risk="severe"))
-    lower = [r for r in decision.ruled_out if r.level and r.level < levelcare.Level.INPATIENT]
+    lower = [r for r in decision.ruled_out if r.level and r.level < SHIPPED_LEVELS["inpatient"]]
     assert [(r.level.value, r.rule_id) for r in lower if r.level] == [
         ("outpatient", "IN-2"),
         ("iop", "IN-2"),

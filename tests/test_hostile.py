@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import levelcare
-from conftest import EXAMPLES_DIR, RULES_DIR, load_examples
+from conftest import EXAMPLES_DIR, RULES_DIR, SHIPPED_LEVELS, load_examples
 from inprocess import run_levelcare
 from levelcare import _batch
 from levelcare._rulebase import load
@@ -116,7 +116,7 @@ def test_str_and_int_subclasses_decide_like_plain_values() -> None:
 def test_numpy_strings_are_plain_strings_once_validated() -> None:
     numpy = pytest.importorskip("numpy")
     facts = {"harm_risk": numpy.str_("none"), "withdrawal_risk": numpy.str_("severe")}
-    assert levelcare.decide(facts).level is levelcare.Level.INPATIENT
+    assert levelcare.decide(facts).level is SHIPPED_LEVELS["inpatient"]
     assert type(levelcare.Assessment(facts)["harm_risk"]) is str
 
 
@@ -610,11 +610,11 @@ def test_from_dict_lists_every_inconsistency() -> None:
     complete = levelcare.decide({"withdrawal_risk": "severe"}).to_dict()
     no_level = dict(complete, level=None)
     with pytest.raises(levelcare.InvalidDecisionData) as caught:
-        levelcare.Decision.from_dict(no_level)
+        levelcare.Decision.from_dict(no_level, levels=SHIPPED_LEVELS)
     assert caught.value.problems == ("decision.level: a complete decision names its level, got null",)
     outside = dict(complete, level="iop")
     with pytest.raises(levelcare.InvalidDecisionData) as caught:
-        levelcare.Decision.from_dict(outside)
+        levelcare.Decision.from_dict(outside, levels=SHIPPED_LEVELS)
     assert caught.value.problems == (
         "decision.level: 'iop' lies outside level_range ['inpatient', 'inpatient']",
         "program.level: expected 'iop', the decision's level, got 'inpatient'",
@@ -623,7 +623,7 @@ def test_from_dict_lists_every_inconsistency() -> None:
     assert open_["status"] == "data-required"
     with_level = dict(open_, level="iop", transition="admit", missing=[], input_sha256="abc")
     with pytest.raises(levelcare.InvalidDecisionData) as caught:
-        levelcare.Decision.from_dict(with_level)
+        levelcare.Decision.from_dict(with_level, levels=SHIPPED_LEVELS)
     assert caught.value.problems == (
         "decision.level: a data-required decision has no level yet, got 'iop'",
         "decision.transition: a data-required decision has no transition yet, got 'admit'",
@@ -641,12 +641,12 @@ def test_decision_records_carry_the_version_and_the_digest_of_the_facts() -> Non
     known = {"harm_risk": "none", "withdrawal_risk": "severe"}
     canonical = json.dumps(known, sort_keys=True, separators=(",", ":"))
     assert data["input_sha256"] == hashlib.sha256(canonical.encode()).hexdigest()
-    assert data["levelcare_version"] == levelcare.Decision.from_dict(data).levelcare_version
+    assert data["levelcare_version"] == levelcare.Decision.from_dict(data, levels=SHIPPED_LEVELS).levelcare_version
     from importlib import metadata
 
     assert data["levelcare_version"] == metadata.version("levelcare")
     assert data["as_of"] == "2026-11-02T09:30:00+01:00"
-    back = levelcare.Decision.from_dict(data)
+    back = levelcare.Decision.from_dict(data, levels=SHIPPED_LEVELS)
     assert back.to_dict() == data
     assert back.input_sha256 == data["input_sha256"]
     assert back.rulebase.sha256 == ENGINE.rulebase.sha256
@@ -718,7 +718,7 @@ def test_any_json_line_gives_one_record_naming_its_line(raw: bytes, number: int)
             assert len(problem["fact"]) <= 40
     else:
         assert record["status"] in ("complete", "data-required")
-        levelcare.Decision.from_dict(record)
+        levelcare.Decision.from_dict(record, levels=SHIPPED_LEVELS)
 
 
 STREAM_PIECES = st.sampled_from(

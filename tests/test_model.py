@@ -9,31 +9,30 @@ import sys
 import pytest
 
 import levelcare
+from conftest import SHIPPED_LEVELS
 from levelcare import Level, Transition
 
 
 def test_levels_compare_by_intensity() -> None:
-    """Levels order by intensity, not by name; ``Level.IOP`` names the shipped rule base's level."""
+    """Levels order by intensity, not by name, and are looked up by id in their rule base's levels."""
     levels = levelcare.Engine.default().levels
-    assert Level.OUTPATIENT < Level.IOP < Level.PHP < Level.INPATIENT
-    assert max(levels) is Level.INPATIENT
-    assert sorted([Level.PHP, Level.OUTPATIENT, Level.INPATIENT, Level.IOP]) == list(levels)
+    outpatient, iop, php, inpatient = (levels[i] for i in ("outpatient", "iop", "php", "inpatient"))
+    assert outpatient < iop < php < inpatient
+    assert max(levels) is inpatient
+    assert sorted([php, outpatient, inpatient, iop]) == list(levels)
     assert [level.value for level in levels] == ["outpatient", "iop", "php", "inpatient"]
-    assert Level.IOP is levels["iop"]
     with pytest.raises(TypeError):
-        _ = Level.IOP < "php"  # type: ignore[operator]
+        _ = iop < "php"  # type: ignore[operator]
 
 
-def test_level_has_no_enum_spellings_beyond_its_attributes() -> None:
-    """``Level`` is a value class: ``Level("iop")`` does not look a level up, and ``Level`` is not iterable."""
+def test_level_has_no_enum_spellings() -> None:
+    """``Level`` is a value class of no one rule base: it neither looks a level up nor lists levels."""
     with pytest.raises(TypeError):
         Level("iop")  # type: ignore[call-arg]
     with pytest.raises(TypeError):
         list(Level)  # type: ignore[call-overload]
     with pytest.raises(AttributeError):
-        _ = Level.RESIDENTIAL
-    with pytest.raises(AttributeError):
-        _ = Level.iop
+        _ = Level.IOP  # type: ignore[attr-defined]
 
 
 def test_importing_levelcare_loads_no_rule_base() -> None:
@@ -41,7 +40,7 @@ def test_importing_levelcare_loads_no_rule_base() -> None:
     code = (
         "import levelcare, levelcare._rulebase as rb; "
         "assert rb.shipped.cache_info().currsize == 0, 'loaded on import'; "
-        "assert levelcare.Level.IOP.id == 'iop'; "
+        "assert levelcare.Engine.default().levels['iop'].id == 'iop'; "
         "assert rb.shipped.cache_info().currsize == 1"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -78,7 +77,7 @@ def test_decision_is_frozen() -> None:
     """Decisions cannot be changed after they are made."""
     decision = levelcare.decide({"withdrawal_risk": "severe"})
     with pytest.raises(AttributeError):
-        decision.level = Level.IOP  # type: ignore[misc]
+        decision.level = decision.level_range[0]  # type: ignore[misc]
 
 
 @pytest.mark.parametrize(
@@ -97,25 +96,27 @@ def test_from_dict_rejects_malformed_data(change: object, fragment: str) -> None
     data = json.loads(json.dumps(levelcare.decide({"withdrawal_risk": "severe"}).to_dict()))
     change(data)  # type: ignore[operator]
     with pytest.raises(levelcare.InvalidDecisionData) as caught:
-        levelcare.Decision.from_dict(data)
+        levelcare.Decision.from_dict(data, levels=SHIPPED_LEVELS)
     assert fragment in str(caught.value)
 
 
 def test_ruled_out_statements_spell_level_names_as_clinicians_do() -> None:
     """A lower level ruled out reads 'IOP is ruled out', not 'Iop'."""
     decision = levelcare.decide({"withdrawal_risk": "severe"})
-    statements = [r.statement for r in decision.ruled_out if r.level is not None and r.level < Level.INPATIENT]
+    statements = [
+        r.statement for r in decision.ruled_out if r.level is not None and r.level < SHIPPED_LEVELS["inpatient"]
+    ]
     assert [s.split(" is ruled out")[0] for s in statements] == ["Outpatient", "IOP", "PHP"]
 
 
-def test_reading_a_decision_of_another_rule_base_without_its_levels_says_to_pass_them() -> None:
+def test_a_decision_is_read_with_the_levels_of_the_rule_base_that_made_it() -> None:
     data = levelcare.decide({"withdrawal_risk": "severe"}).to_dict()
     data["level_range"] = ["detox", "inpatient"]
     with pytest.raises(levelcare.InvalidDecisionData) as caught:
-        levelcare.Decision.from_dict(data)
-    assert caught.value.problems[0].startswith("level_range: 'detox' is not a level")
-    assert "pass Decision.from_dict(data, levels=engine.levels)" in caught.value.problems[-1]
-    # Given levels, the same mistake is only the mistake.
-    with pytest.raises(levelcare.InvalidDecisionData) as given:
-        levelcare.Decision.from_dict(data, levels=levelcare.Engine.default().levels)
-    assert not any("levels=" in problem for problem in given.value.problems)
+        levelcare.Decision.from_dict(data, levels=SHIPPED_LEVELS)
+    assert caught.value.problems[0] == (
+        "level_range: 'detox' is not a level; expected one of outpatient, iop, php, inpatient"
+    )
+    with pytest.raises(levelcare.InvalidDecisionData) as wrong:
+        levelcare.Decision.from_dict(data, levels=["outpatient", "inpatient"])  # type: ignore[arg-type]
+    assert wrong.value.problems == ("levels: expected a LevelSet such as engine.levels, got array",)

@@ -15,8 +15,7 @@ from typing import Any
 
 import pytest
 
-from conftest import RULES_DIR
-from levelcare import Level
+from conftest import RULES_DIR, SHIPPED_LEVELS
 from levelcare._render._reference import condition_text, level_moves, levels_svg, rules_markdown, vocabulary_markdown
 from levelcare._rulebase import RuleBase, default_location, load
 from levelcare._rulebase import _conditions as cond
@@ -262,7 +261,7 @@ def test_step_downs_respect_bridge_floors() -> None:
 def test_without_a_bridge_every_lower_level_can_be_stepped_down_to(tmp_path: Path) -> None:
     _, downs = level_moves(_rule_base_without_bridges(tmp_path))
     assert set(downs) == {(c, t) for c in RULEBASE.levels for t in RULEBASE.levels if t < c}
-    assert (Level.PHP, Level.OUTPATIENT) in downs
+    assert (SHIPPED_LEVELS["php"], SHIPPED_LEVELS["outpatient"]) in downs
 
 
 def test_diagram_is_svg_with_a_box_per_level_and_an_arc_per_move(tmp_path: Path) -> None:

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import Phase, find, given, settings
 
 import levelcare
-from conftest import RULES_DIR
-from levelcare import Decision, Engine, InvalidAssessment, Level
+from conftest import RULES_DIR, SHIPPED_LEVELS
+from levelcare import Decision, Engine, InvalidAssessment
 from levelcare.testing import (
     assessments,
     check_candidacy_neutral,
@@ -240,14 +240,20 @@ class _Faulty(Engine):
     def decide(self, facts: Any, *, as_of: dt.datetime | None = None) -> Decision:
         decision = super().decide(facts, as_of=as_of)
         data = facts.to_dict() if isinstance(facts, levelcare.Assessment) else facts
-        if self.fault == "candidacy" and data.get("caregiver") is True and decision.level is Level.OUTPATIENT:
-            return attrs.evolve(decision, level=Level.IOP, level_range=(Level.IOP, Level.IOP))
+        if (
+            self.fault == "candidacy"
+            and data.get("caregiver") is True
+            and decision.level is SHIPPED_LEVELS["outpatient"]
+        ):
+            return attrs.evolve(
+                decision, level=SHIPPED_LEVELS["iop"], level_range=(SHIPPED_LEVELS["iop"], SHIPPED_LEVELS["iop"])
+            )
         if self.fault == "clock":
             return attrs.evolve(decision, as_of=dt.datetime(2020, 1, 1, tzinfo=dt.UTC) + dt.timedelta(next(self.calls)))
         if self.fault == "no-missing" and not decision.complete:
             return attrs.evolve(decision, missing=())
         if self.fault == "wide-range" and decision.complete:
-            return attrs.evolve(decision, level_range=(Level.OUTPATIENT, Level.INPATIENT))
+            return attrs.evolve(decision, level_range=(SHIPPED_LEVELS["outpatient"], SHIPPED_LEVELS["inpatient"]))
         return decision
 
 

@@ -8,6 +8,7 @@ import pytest
 
 import levelcare
 from cases import patient, person
+from conftest import SHIPPED_LEVELS
 
 Level = levelcare.Level
 
@@ -287,7 +288,7 @@ def test_considerations_never_change_the_decision() -> None:
     barrier = levelcare.decide(
         person(needs_daily_monitoring=True, hours_available_per_week=2, days_available_per_week=1)
     )
-    assert barrier.level is Level.PHP
+    assert barrier.level is SHIPPED_LEVELS["php"]
     assert [c.rule_id for c in barrier.considerations] == ["CF-3", "CF-4"]
     assert barrier.program.hours_per_week == (20, 35)
 
@@ -326,7 +327,7 @@ def test_services(facts: dict[str, Any], services: list[str]) -> None:
 def test_iop_programme() -> None:
     """IOP is 9-19 hours over 3-5 days, with the 90-day recommended minimum stated."""
     program = levelcare.decide(person(addiction_severity="moderate")).program
-    assert (program.level, program.hours_per_week, program.days_per_week) == (Level.IOP, (9, 19), (3, 5))
+    assert (program.level, program.hours_per_week, program.days_per_week) == (SHIPPED_LEVELS["iop"], (9, 19), (3, 5))
     assert program.recommended_minimum_days == 90
     assert "90 days" in program.typical_length
     assert "iop-structure" in program.sources

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 import levelcare
 from cases import patient, person
+from conftest import SHIPPED_LEVELS
 from levelcare.testing import assessments
 
 ENGINE = levelcare.Engine.default()
@@ -88,7 +89,7 @@ def test_everything_unknown() -> None:
     """With no facts at all, every clinical fact is missing and any level is possible."""
     decision = levelcare.decide({})
     assert decision.status == "data-required"
-    assert decision.level_range == (levelcare.Level.OUTPATIENT, levelcare.Level.INPATIENT)
+    assert decision.level_range == (SHIPPED_LEVELS["outpatient"], SHIPPED_LEVELS["inpatient"])
     assert list(decision.missing) == CLINICAL
     assert decision.emergency is False
     assert decision.reasons == ()
@@ -112,7 +113,7 @@ def test_everything_unknown_in_treatment_lists_progress_facts_too() -> None:
 def test_one_decisive_fact_is_enough() -> None:
     """Severe withdrawal alone decides inpatient, however much else is unknown."""
     decision = levelcare.decide({"withdrawal_risk": "severe"})
-    assert (decision.status, decision.level) == ("complete", levelcare.Level.INPATIENT)
+    assert (decision.status, decision.level) == ("complete", SHIPPED_LEVELS["inpatient"])
     assert [r.rule_id for r in decision.reasons] == ["IN-2"]
 
 
@@ -133,13 +134,13 @@ def test_progress_unknowns_when_step_down_depends_on_them() -> None:
     """In IOP with everything else ready, unknown stage is the one fact that matters."""
     decision = levelcare.decide({**patient("iop"), "treatment_stage": None})
     assert (decision.status, decision.missing) == ("data-required", ("treatment_stage",))
-    assert decision.level_range == (levelcare.Level.OUTPATIENT, levelcare.Level.IOP)
+    assert decision.level_range == (SHIPPED_LEVELS["outpatient"], SHIPPED_LEVELS["iop"])
 
 
 def test_unknown_weeks_do_not_matter_once_goals_are_met() -> None:
     """With goals met, weeks in IOP cannot change the step down."""
     decision = levelcare.decide({**patient("iop"), "weeks_at_current_level": None})
-    assert (decision.status, decision.level) == ("complete", levelcare.Level.OUTPATIENT)
+    assert (decision.status, decision.level) == ("complete", SHIPPED_LEVELS["outpatient"])
 
 
 def test_data_required_reasons_cite_only_known_facts() -> None:

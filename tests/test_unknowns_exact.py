@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import RULES_DIR
+from conftest import RULES_DIR, SHIPPED_LEVELS
 from levelcare import Level
 from levelcare._engine import Engine
 from levelcare._rulebase import _conditions as cond
@@ -397,8 +397,8 @@ def test_non_monotone_rule_base_against_its_engine(non_monotone: Engine) -> None
 
 def test_one_instance_answers_for_many_threads_at_once() -> None:
     """Answers given from four threads at once equal the answers given one at a time."""
-    analysis = SHIPPED[Level.IOP]
-    relevant = list(ANALYSIS.relevant(Level.IOP))
+    analysis = SHIPPED[SHIPPED_LEVELS["iop"]]
+    relevant = list(ANALYSIS.relevant(SHIPPED_LEVELS["iop"]))
     rng = random.Random(11)
     questions = []
     for _ in range(300):

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import levelcare
-from conftest import RULES_DIR
+from conftest import RULES_DIR, SHIPPED_LEVELS
 from inprocess import run_levelcare
 from levelcare import Decision, Engine, RuleBaseError, UnverifiedRuleBase
 from levelcare._render._report import render
@@ -59,7 +59,7 @@ def test_with_allow_unverified_every_record_says_so(tmp_path: Path, workers: str
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(records) == 3  # two decisions and the closing record
     assert all(record["rulebase"]["unverified"] is True for record in records)
-    decision = Decision.from_dict({k: v for k, v in records[0].items() if k != "line"})
+    decision = Decision.from_dict({k: v for k, v in records[0].items() if k != "line"}, levels=SHIPPED_LEVELS)
     assert decision.rulebase.unverified is True
     assert "UNVERIFIED: this rule base did not pass levelcare check" in render(decision)
 

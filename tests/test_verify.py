@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given
 
 import levelcare
-from conftest import RULES_DIR
-from levelcare import Engine, Finding, Level, Severity, VerificationReport
+from conftest import RULES_DIR, SHIPPED_LEVELS
+from levelcare import Engine, Finding, Severity, VerificationReport
 from levelcare._cli import main
 from levelcare._cli._common import EXIT_UNVERIFIED
 from levelcare._rulebase import Rule
@@ -130,7 +130,7 @@ def check_counterexample(engine: Engine, finding: Finding) -> None:
         assert finding.counterexample is not None
         decision = engine.decide(finding.counterexample)
         assert decision.emergency
-        assert decision.level is not None and decision.level is not Level.INPATIENT
+        assert decision.level is not None and decision.level is not SHIPPED_LEVELS["inpatient"]
         assert f"the level is {decision.level.value} instead of inpatient" in finding.message
     elif finding.check == "never-decides":
         assert finding.counterexample is not None
@@ -213,14 +213,14 @@ def test_a_reachable_level_without_a_programme_is_a_gap() -> None:
     assert gap.counterexample is not None
     verifier = _Verifier(rulebase)
     verifier.report("", [])
-    assert verifier.level_of(gap.counterexample) is Level.PHP
+    assert verifier.level_of(gap.counterexample) is SHIPPED_LEVELS["php"]
 
 
 def test_an_engine_with_a_session_field_as_fact_is_reported() -> None:
     """A rule base built in code, past the loader, is still checked for reserved names."""
     rulebase = Engine.default()._rb
     sid = Fact(name="sid", group="clinical", kind="boolean", meaning="m", sources=("jc-iop",), values=(False, True))
-    rule = Rule("XX-1", Level.PHP, "s", ("jc-iop",), cond.ValueAtom("sid", frozenset({True})), "extra.toml")
+    rule = Rule("XX-1", SHIPPED_LEVELS["php"], "s", ("jc-iop",), cond.ValueAtom("sid", frozenset({True})), "extra.toml")
     built = attrs.evolve(
         rulebase, vocabulary=Vocabulary((*rulebase.vocabulary.facts, sid)), rules=(*rulebase.rules, rule)
     )

@@ -1,9 +1,7 @@
 """The public value classes: Level, LevelSet, Transition, Decision, Reason, Program, RulebaseInfo.
 
-Values only: nothing here runs a rule base, or loads one on import. Levels are data
-of each rule base; this module knows only that they are ordered. ``Level.IOP`` and
-``Decision.from_dict`` without ``levels`` ask the rule base package for the shipped
-rule base when first used.
+Values only: nothing here runs or loads a rule base. Levels are data of each rule
+base; this module knows only that they are ordered.
 """
 
 from __future__ import annotations
@@ -32,29 +30,8 @@ DATA_REQUIRED = "data-required"
 STATUSES = (COMPLETE, DATA_REQUIRED)
 
 
-def _shipped_levels() -> LevelSet:
-    """The shipped rule base's levels, loaded by the rule base package on first use."""
-    # Imported when first needed rather than at the top: the rule base is built
-    # from the values of this module, and nothing here loads it on import.
-    from ._rulebase import shipped
-
-    return shipped().levels
-
-
-class _LevelType(type):
-    """Names the shipped rule base's levels as attributes of ``Level``: ``Level.IOP``."""
-
-    def __getattr__(cls, name: str) -> Level:
-        if not re.fullmatch(r"[A-Z][A-Z0-9_]*", name):
-            raise AttributeError(name)
-        found = _shipped_levels().get(name.lower())
-        if found is None:
-            raise AttributeError(name)
-        return found
-
-
 @attrs.frozen(eq=False, kw_only=True)
-class Level(metaclass=_LevelType):
+class Level:
     """A level of care of one rule base, ordered by intensity within it.
 
     A rule base declares its levels in ``[[level]]`` tables, from least to most
@@ -63,8 +40,8 @@ class Level(metaclass=_LevelType):
     and rank, and to its id as a string, so ``decision.level == "iop"`` reads
     naturally.
 
-    ``Level.IOP`` (an upper-case id as an attribute) is the level with that id in
-    the shipped rule base; for any other rule base use ``engine.levels["iop"]``.
+    A rule base's levels are ``engine.levels``, looked up by id:
+    ``engine.levels["iop"]``.
 
     Attributes:
         id: The level's id, as rule files and ``to_dict()`` write it.
@@ -398,13 +375,12 @@ class Decision:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, levels: LevelSet | None = None) -> Decision:
+    def from_dict(cls, data: Mapping[str, Any], *, levels: LevelSet) -> Decision:
         """Rebuild a decision from :meth:`to_dict` output.
 
         Args:
             data: What :meth:`to_dict` gave.
-            levels: The levels of the rule base that decided (``engine.levels``);
-                the shipped rule base's levels by default.
+            levels: The levels of the rule base that decided (``engine.levels``).
 
         Raises:
             InvalidDecisionData: naming the first field that cannot be read, or
@@ -412,17 +388,6 @@ class Decision:
                 complete decision with no level, a level outside ``level_range``,
                 a data-required decision with a level, ...).
         """
-        if levels is None:
-            try:
-                return cls._read(data, _shipped_levels())
-            except InvalidDecisionData as error:
-                if not any(_NOT_A_LEVEL in problem for problem in error.problems):
-                    raise
-                hint = (
-                    "levels: these are the shipped rule base's levels; for a decision of an organisation's "
-                    "own rule base, pass Decision.from_dict(data, levels=engine.levels)"
-                )
-                raise InvalidDecisionData(*error.problems, hint) from None
         if not isinstance(levels, LevelSet):
             msg = f"levels: expected a LevelSet such as engine.levels, got {type_name(levels)}"
             raise InvalidDecisionData(msg)

@@ -53,8 +53,8 @@ from ._vocabulary import MAX_SHOWN, shorten
 def shipped() -> RuleBase:
     """The rule base shipped inside the package, loaded once (not compiled).
 
-    The one source of the shipped defaults: ``Engine.default()``, ``Level.IOP`` and
-    ``Decision.from_dict`` without ``levels`` all read it here.
+    The one source of the shipped defaults: ``Engine.default()``, and so
+    ``levelcare.decide``, reads it here.
     """
     return load(default_location())
 
