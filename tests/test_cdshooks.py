@@ -33,8 +33,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from conftest import EXAMPLES_DIR
+from inprocess import run_levelcare
 from levelcare import Engine, LevelCareError, fhir
-from levelcare._adapters import _store, cdshooks
+from levelcare._adapters import _serving, _store, cdshooks
 from levelcare.overrides import REASON_SYSTEM, REASONS, PlacementOverride, facts_digest
 
 ISSUER = "https://ehr.test/cds-client"
@@ -663,16 +664,21 @@ def test_levelcare_serve(tmp_path: Path) -> None:
         (["--max-token-lifetime", "0"], "max_token_lifetime: expected a number from 1 to 86400, got 0"),
     ],
 )
-def test_levelcare_serve_refuses_to_fail_open(args: list[str], message: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "levelcare", "serve", "--port", "1", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+def test_levelcare_serve_refuses_to_fail_open(args: list[str], message: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    done = refused_serve(monkeypatch, *args)
     assert done.returncode == 1
     assert done.stderr.startswith(f"levelcare: {message}")
+
+
+def refused_serve(monkeypatch: pytest.MonkeyPatch, *args: str) -> subprocess.CompletedProcess[str]:
+    """``levelcare serve --port 1 ARGS`` in this process, for settings it must refuse before serving."""
+
+    def reached(*_: object, **__: object) -> None:
+        msg = "levelcare serve started serving settings it should have refused"
+        raise AssertionError(msg)
+
+    monkeypatch.setattr(_serving, "serve", reached)
+    return run_levelcare("serve", "--port", "1", *args)
 
 
 # --- tokens: each accepted once, and only short-lived -------------------------------------

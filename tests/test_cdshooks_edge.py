@@ -12,8 +12,6 @@ import asyncio
 import contextlib
 import json
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -30,7 +28,18 @@ from starlette.routing import Route
 
 from levelcare import Engine, LevelCareError
 from levelcare._adapters import _fhirclient, _limits, _serving, cdshooks
-from test_cdshooks import ISSUER, SERVICE, Keys, assessment, bundle, example_facts, outcome, request, running
+from test_cdshooks import (
+    ISSUER,
+    SERVICE,
+    Keys,
+    assessment,
+    bundle,
+    example_facts,
+    outcome,
+    refused_serve,
+    request,
+    running,
+)
 
 AUTH_OFF = {"auth": False}
 
@@ -551,13 +560,9 @@ def test_serve_options_name_fhir_servers_for_everyone_or_one_issuer() -> None:
         (["--max-body-bytes", "0"], "max_body_bytes: expected a positive number, got 0"),
     ],
 )
-def test_levelcare_serve_refuses_bad_edge_settings(args: list[str], message: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "levelcare", "serve", "--port", "1", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+def test_levelcare_serve_refuses_bad_edge_settings(
+    args: list[str], message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    done = refused_serve(monkeypatch, *args)
     assert done.returncode == 1
     assert f"levelcare: {message}" in done.stderr, done.stderr

@@ -484,9 +484,9 @@ def _wait_for_records(path: Path, process: subprocess.Popen[bytes]) -> None:
 @pytest.mark.parametrize(
     ("signum", "workers", "group"),
     [
-        (signal.SIGTERM, "1", False),
+        pytest.param(signal.SIGTERM, "1", False, marks=pytest.mark.slow),
         (signal.SIGINT, "1", False),
-        (signal.SIGTERM, "2", False),
+        pytest.param(signal.SIGTERM, "2", False, marks=pytest.mark.slow),
         (signal.SIGINT, "2", True),  # Ctrl-C reaches every process of the terminal's group
     ],
     ids=["sigterm", "sigint", "sigterm-2-workers", "sigint-group-2-workers"],

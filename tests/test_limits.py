@@ -241,7 +241,7 @@ def fact_values() -> st.SearchStrategy[dict[str, Any]]:
     return st.fixed_dictionaries({name: draw(VOCABULARY[name]) for name in READ})
 
 
-@settings(max_examples=80)
+@settings(max_examples=30)
 @given(data=st.lists(trees(), min_size=1, max_size=12), samples=st.lists(fact_values(), min_size=1, max_size=8))
 def test_any_conditions_split_under_small_limits_agree_with_the_plain_semantics(
     data: list[dict[str, Any]], samples: list[dict[str, Any]]

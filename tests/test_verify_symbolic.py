@@ -198,10 +198,10 @@ def test_symbolic_checks_agree_with_brute_force(rulebase: RuleBase) -> None:
     _agrees_with_brute_force(rulebase)
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rulebase=rulebases())
 def test_symbolic_checks_agree_with_brute_force_on_a_few_rule_bases(rulebase: RuleBase) -> None:
-    """The same comparison on 8 generated rule bases (40 in the slow run)."""
+    """The same comparison on 4 generated rule bases (40 in the slow run)."""
     _agrees_with_brute_force(rulebase)
 
 
