@@ -120,7 +120,7 @@ def _edit_level(line: bytes) -> bytes:
     return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
 
 
-@pytest.mark.parametrize("workers", ["1", "2"])
+@pytest.mark.parametrize("workers", ["1", pytest.param("2", marks=pytest.mark.slow)])
 def test_resume_refuses_a_kept_record_whose_level_was_edited(tmp_path: Path, workers: str) -> None:
     """Every kept record is decided again and compared byte for byte; an edited one stops the run, naming it."""
     source = _input(tmp_path, 3000)

@@ -286,8 +286,10 @@ def test_diagram_is_svg_with_a_box_per_level_and_an_arc_per_move(tmp_path: Path)
 # --- the documentation shows real output -----------------------------------------------------
 
 DOCS = RULES_DIR.parent / "docs"
-# Pages whose console examples are pasted output of the levelcare command.
+# Pages whose console examples are pasted output of the levelcare command. Each
+# example runs in a shell of its own; those of the longest pages only in the slow run.
 CONSOLE_PAGES = ["quickstart.md", "concepts.md", "cli.md", "writing-your-rules.md", "policy-teams.md"]
+SLOW_CONSOLE_PAGES = {"cli.md", "policy-teams.md"}
 _CONSOLE = re.compile(r"```console\n\$ (?P<command>[^\n]*)\n(?P<output>.*?)```", re.DOTALL)
 _HASH = re.compile(r"\b[0-9a-f]{64}\b")
 
@@ -300,7 +302,14 @@ def _console_examples() -> list[tuple[str, str, str]]:
     return found
 
 
-@pytest.mark.parametrize(("page", "command", "output"), _console_examples(), ids=lambda v: str(v)[:48])
+def _console_params() -> list[Any]:
+    return [
+        pytest.param(*example, marks=[pytest.mark.slow] if example[0] in SLOW_CONSOLE_PAGES else [])
+        for example in _console_examples()
+    ]
+
+
+@pytest.mark.parametrize(("page", "command", "output"), _console_params(), ids=lambda v: str(v)[:48])
 def test_console_examples_in_the_docs_are_real_output(page: str, command: str, output: str) -> None:
     """Each pasted example still prints exactly that; the rule base's hash may differ as rules change."""
     python = shlex.quote(sys.executable)

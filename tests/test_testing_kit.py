@@ -173,7 +173,9 @@ def test_invariants_catch_in1_narrowed_to_at_most_high(tmp_path: Path) -> None:
 
 # The invariants before monotonicity pass on this rule base, each after trying
 # every example; the quick run tries fewer.
-@pytest.mark.parametrize("examples", [pytest.param(100, marks=pytest.mark.slow), 8])
+# The quick run's seeded bug is the one above.
+@pytest.mark.slow
+@pytest.mark.parametrize("examples", [100])
 def test_invariants_catch_a_rule_written_with_is_not(tmp_path: Path, examples: int) -> None:
     """IO-3 written with is_not holds at moderate relapse risk and not at high: the smallest case is shown."""
     engine = seeded(
