@@ -245,7 +245,12 @@ def test_the_page_shows_each_step_of_each_walkthrough() -> None:
     assert sum(c == "levelcare check my-rules" for c in commands) == sum(len(steps) for _, steps in WALKTHROUGHS)
 
 
-@pytest.mark.parametrize("index", range(len(WALKTHROUGHS)), ids=[name for name, _ in WALKTHROUGHS])
+# The first walkthrough in the quick run; every one in the slow run.
+@pytest.mark.parametrize(
+    "index",
+    [pytest.param(i, marks=[pytest.mark.slow] if i else []) for i in range(len(WALKTHROUGHS))],
+    ids=[name for name, _ in WALKTHROUGHS],
+)
 def test_walkthrough_output_is_real(index: int, tmp_path: Path) -> None:
     """Apply each step's edits, then run the page's commands up to the next check: each prints what is shown."""
     (tmp_path / "examples").symlink_to(EXAMPLES_DIR, target_is_directory=True)
