@@ -13,7 +13,6 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from importlib import metadata
 from types import MappingProxyType
 from typing import Any, overload
 
@@ -184,6 +183,10 @@ def _frozen_mapping(value: Mapping[str, Any]) -> Mapping[str, Any]:
 @functools.cache
 def installed_version() -> str:
     """The version of levelcare that is running (``"unknown"`` in an uninstalled checkout)."""
+    # Imported here: reading package metadata costs more than the rest of this module's
+    # imports, and a process that only decides (a batch worker) never asks for it.
+    from importlib import metadata
+
     try:
         return metadata.version("levelcare")
     except metadata.PackageNotFoundError:  # pragma: no cover - only in an uninstalled checkout

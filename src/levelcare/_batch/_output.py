@@ -92,7 +92,8 @@ class Stdout:
         self._stream = sys.stdout.buffer
         self.records = 0
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes, records: int | None = None) -> None:
+        """Write whole records; ``records`` says how many ``data`` holds (counted when not given)."""
         with self._signals.writing():
             try:
                 self._stream.write(data)
@@ -101,7 +102,7 @@ class Stdout:
                 raise
             except OSError as error:
                 raise WriteError(self.where, error) from None
-            self.records += data.count(b"\n")
+            self.records += data.count(b"\n") if records is None else records
 
     def end(self) -> None:
         pass
@@ -205,10 +206,12 @@ class Partial:
 
     # --- writing ------------------------------------------------------------
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes, records: int | None = None) -> None:
+        """Write whole records; ``records`` says how many ``data`` holds (counted when not given)."""
         with self._signals.writing():
             if self._checked < self._kept_end:
                 data = self._compare(data)
+                records = None  # the part after the kept records
                 if not data:
                     return
             view = memoryview(data)
@@ -222,7 +225,7 @@ class Partial:
                 self.records += data.count(b"\n", 0, whole)
                 raise WriteError(self.where, error) from None
             self.committed += len(data)
-            self.records += data.count(b"\n")
+            self.records += data.count(b"\n") if records is None else records
 
     def _compare(self, data: bytes) -> bytes:
         """Check ``data`` against the kept records it stands for; the part after them, to append."""

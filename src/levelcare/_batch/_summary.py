@@ -74,7 +74,7 @@ class Summary:
 
 def run(
     chunks: Iterable[Chunk],
-    write: Callable[[bytes], None],
+    write: Callable[[bytes, int], None],
     engine: Engine,
     summary: Summary,
     *,
@@ -86,11 +86,14 @@ def run(
 ) -> None:
     """Decide every chunk, writing each chunk's records with ``write``, in input order.
 
+    ``write`` gets each chunk's bytes and how many records they hold (one for each
+    line that is not blank).
+
     ``summary`` counts every record written; a caller that stops the run (an
     interrupt, a full disk) still has the counts of what was written.
     """
     for chunk in decide_chunks(chunks, engine, rules=rules, workers=workers, pool=pool):
-        write(chunk.output)
+        write(chunk.output, chunk.lines - chunk.blank)
         summary.add(chunk)
         for result in chunk.invalid:
             on_invalid(result)

@@ -1,7 +1,9 @@
 """Deciding chunks of input lines, in this process or in worker processes, in input order.
 
 The parent process reads raw chunks of whole lines and writes the bytes that come
-back; workers split, parse, validate, decide and encode.
+back; workers split, parse, validate, decide and encode. A worker's records come
+back in a block of shared memory, which the parent copies out and removes: the
+records of a run are most of its bytes, and a pipe would copy them three times more.
 
 Each worker process builds its own engine (durable's C core has no locks and its
 state must never be shared between processes) and ends with its parent.
@@ -19,7 +21,8 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from typing import Any, NamedTuple
+from multiprocessing import shared_memory
+from typing import Any, NamedTuple, cast
 
 from .._engine import Engine
 from .._rulebase import default_location, load
@@ -157,10 +160,42 @@ def _without_sigint() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _decide_chunk(chunk: Chunk, unverified: bool) -> ChunkResult:
+#: A chunk's result as a worker sends it: its records (``output``) left empty, and
+#: the name and size of the shared memory block that holds them (``None``, 0: none).
+_Shared = tuple[ChunkResult, str | None, int]
+
+
+def _decide_chunk(chunk: Chunk, unverified: bool) -> _Shared:
     if _worker_parent is not None and os.getppid() != _worker_parent:
         os._exit(ORPHANED)  # between chunks too: the parent went away since the last
-    return decide_chunk(_worker_engine(unverified=unverified), _worker_writer, chunk)
+    return _shared(decide_chunk(_worker_engine(unverified=unverified), _worker_writer, chunk))
+
+
+def _shared(result: ChunkResult) -> _Shared:
+    """``result`` with its records moved into a new shared memory block, for the parent to take."""
+    size = len(result.output)
+    if not size:
+        return result, None, 0
+    block = shared_memory.SharedMemory(create=True, size=size)
+    try:
+        cast(memoryview, block.buf)[:size] = result.output
+    finally:
+        block.close()
+    return result._replace(output=b""), block.name, size
+
+
+def _taken(shared: _Shared) -> ChunkResult:
+    """The result a worker sent, its records copied out of their block, which is then removed."""
+    result, name, size = shared
+    if name is None:
+        return result
+    block = shared_memory.SharedMemory(name=name)
+    try:
+        output = bytes(cast(memoryview, block.buf)[:size])
+    finally:
+        block.close()
+        block.unlink()
+    return result._replace(output=output)
 
 
 class WorkerPool:
@@ -180,6 +215,8 @@ class WorkerPool:
         # durable state and any lock another thread held at the moment of the fork.
         context = multiprocessing.get_context("spawn")
         self.workers = workers
+        #: Results sent but not yet taken, whose blocks close() removes.
+        self._pending: collections.deque[Any] = collections.deque()
         with _without_sigint():
             self._pool = context.Pool(workers, initializer=_start_worker, initargs=(rules, os.getpid()))
 
@@ -190,22 +227,37 @@ class WorkerPool:
         self.close()
 
     def close(self) -> None:
-        """End the workers now (work in flight is dropped)."""
+        """End the workers now (work in flight is dropped, and the blocks of its records removed)."""
         self._pool.terminate()
         self._pool.join()
+        while self._pending:
+            sent = self._pending.popleft()
+            if sent.ready() and sent.successful():
+                _, name, _ = sent.get()
+                if name is not None:
+                    with contextlib.suppress(OSError):
+                        block = shared_memory.SharedMemory(name=name)
+                        block.close()
+                        block.unlink()
 
     def decide(self, chunks: Iterable[Chunk], *, unverified: bool) -> Iterator[ChunkResult]:
         """Decide ``chunks`` in the workers, yielding their results in input order."""
         # apply_async with a fixed window rather than imap: imap's feeder thread reads
         # ahead without limit, and so would hold an arbitrarily long input in memory.
         window = self.workers * _IN_FLIGHT_PER_WORKER
-        pending: collections.deque[Any] = collections.deque()
+        pending = self._pending
         for chunk in chunks:
             pending.append(self._pool.apply_async(_decide_chunk, (chunk, unverified)))
             if len(pending) >= window:
-                yield pending.popleft().get()
+                yield self._next()
         while pending:
-            yield pending.popleft().get()
+            yield self._next()
+
+    def _next(self) -> ChunkResult:
+        # Taken off the queue only once its block is removed, so that close() finds it otherwise.
+        result = _taken(self._pending[0].get())
+        self._pending.popleft()
+        return result
 
 
 def decide_chunks(

@@ -15,6 +15,26 @@ budget (``check``, ``diff``), 1 anything else, such as a rule base that does not
 load or, for ``diff``, rule bases that decide differently.
 """
 
-from ._main import build_parser, main
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
 
 __all__ = ["build_parser", "main"]
+
+
+# The console script imports this package, and so does every batch worker process
+# (a spawned process runs its parent's main script first): the commands are imported
+# when one runs.
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``levelcare ARGV`` (the process's arguments by default); the exit status."""
+    from ._main import main as run
+
+    return run(argv)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every ``levelcare`` command."""
+    from ._main import build_parser as build
+
+    return build()
