@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ from hypothesis import strategies as st
 from conftest import load_examples
 from inprocess import run_levelcare
 from levelcare import _batch
-from levelcare._batch import _reading
+from levelcare._batch import _reading, _workers
 
 EXAMPLES = load_examples()
 
@@ -51,6 +53,7 @@ def test_output_is_byte_identical_for_one_two_and_three_workers(tmp_path: Path) 
         assert done.returncode == 2, done.stderr[-2000:]
         outputs.append(out.read_bytes())
         summaries.append(done.stderr)
+        assert _blocks() == []  # the workers' records came back in blocks, all removed
     assert outputs[0] == outputs[1] == outputs[2]
     assert summaries[0] == summaries[1] == summaries[2]
     records = [json.loads(line) for line in outputs[0].splitlines()]
@@ -60,6 +63,22 @@ def test_output_is_byte_identical_for_one_two_and_three_workers(tmp_path: Path) 
     assert sum("error" in r for r in records) == closing["invalid"] > 0
     too_long = [r for r in records if "error" in r and "the limit for one assessment" in r["problems"][0]["message"]]
     assert len(too_long) == 2
+
+
+def _blocks() -> list[str]:
+    """The shared memory blocks of worker pools started by this process."""
+    return [name for name in os.listdir("/dev/shm") if name.startswith(f"levelcare-{os.getpid()}-")]
+
+
+def test_a_workers_records_come_back_in_a_private_block_that_is_then_removed() -> None:
+    result = _workers.ChunkResult(b'{"line":1}\n{"line":2}\n', 2, 0, {("complete", "iop", False): 2}, ())
+    sent = _workers._shared(result)
+    assert sent[0].output == b"" and sent[2] == len(result.output)
+    block = Path("/dev/shm", str(sent[1]))
+    assert stat.S_IMODE(block.stat().st_mode) == 0o600  # no other user reads the records
+    assert _workers._taken(sent) == result
+    assert not block.exists()
+    assert _workers._shared(result._replace(output=b"")) == (result._replace(output=b""), None, 0)
 
 
 def _reference(data: bytes, limit: int) -> tuple[list[tuple[int, bytes | int]], int, int]:

@@ -2,8 +2,10 @@
 
 The parent process reads raw chunks of whole lines and writes the bytes that come
 back; workers split, parse, validate, decide and encode. A worker's records come
-back in a block of shared memory, which the parent copies out and removes: the
-records of a run are most of its bytes, and a pipe would copy them three times more.
+back in a block of shared memory (readable by this user only), which the parent
+copies out and removes: the records of a run are most of its bytes, and a pipe would
+copy them three times more. Every block's name starts with the pool's own random
+prefix, so that the pool removes the blocks of work dropped at its end too.
 
 Each worker process builds its own engine (durable's C core has no locks and its
 state must never be shared between processes) and ends with its parent.
@@ -16,6 +18,7 @@ import contextlib
 import ctypes
 import multiprocessing
 import os
+import secrets
 import signal
 import sys
 import threading
@@ -82,6 +85,7 @@ _worker_engines: dict[bool, Engine] = {}
 _worker_rules: str | None = None
 _worker_writer = RecordWriter()
 _worker_parent: int | None = None
+_worker_blocks = ""
 #: prctl(2) option: the signal a process gets when its parent dies (Linux).
 _PR_SET_PDEATHSIG = 1
 #: How often a worker looks whether its parent is still there, in seconds.
@@ -90,8 +94,9 @@ _PARENT_POLL = 0.25
 ORPHANED = 3
 
 
-def _start_worker(rules: str | None, parent: int | None = None) -> None:
-    global _worker_rules, _worker_parent
+def _start_worker(rules: str | None, parent: int | None = None, blocks: str = "") -> None:
+    global _worker_rules, _worker_parent, _worker_blocks
+    _worker_blocks = blocks
     # Ctrl-C reaches every process of the terminal's group: the parent stops the
     # run and ends the workers, which must not stop on their own (with a traceback).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -176,12 +181,37 @@ def _shared(result: ChunkResult) -> _Shared:
     size = len(result.output)
     if not size:
         return result, None, 0
-    block = shared_memory.SharedMemory(create=True, size=size)
+    block = _new_block(size)
     try:
         cast(memoryview, block.buf)[:size] = result.output
     finally:
         block.close()
     return result._replace(output=b""), block.name, size
+
+
+def _new_block(size: int) -> shared_memory.SharedMemory:
+    for _ in range(8):
+        with contextlib.suppress(FileExistsError):  # a name already taken, by chance or not
+            return shared_memory.SharedMemory(_worker_blocks + secrets.token_hex(8), create=True, size=size)
+    msg = "no free name for a shared memory block"
+    raise OSError(msg)
+
+
+#: Where POSIX shared memory blocks are listed (Linux).
+_SHARED_MEMORY = "/dev/shm"
+
+
+def _remove_blocks(prefix: str) -> None:
+    """Remove every shared memory block whose name starts with ``prefix``."""
+    try:
+        names = [name for name in os.listdir(_SHARED_MEMORY) if name.startswith(prefix)]
+    except OSError:
+        return  # not listed here: blocks left by dropped work go when the run ends
+    for name in names:
+        with contextlib.suppress(OSError):
+            block = shared_memory.SharedMemory(name)
+            block.close()
+            block.unlink()
 
 
 def _taken(shared: _Shared) -> ChunkResult:
@@ -215,10 +245,13 @@ class WorkerPool:
         # durable state and any lock another thread held at the moment of the fork.
         context = multiprocessing.get_context("spawn")
         self.workers = workers
-        #: Results sent but not yet taken, whose blocks close() removes.
         self._pending: collections.deque[Any] = collections.deque()
+        #: Results whose records were copied out of their block, by block name.
+        self._taken: dict[str, ChunkResult | Exception] = {}
+        #: The start of the name of every shared memory block of this pool's workers.
+        self._blocks = f"levelcare-{os.getpid()}-{secrets.token_hex(6)}-"
         with _without_sigint():
-            self._pool = context.Pool(workers, initializer=_start_worker, initargs=(rules, os.getpid()))
+            self._pool = context.Pool(workers, initializer=_start_worker, initargs=(rules, os.getpid(), self._blocks))
 
     def __enter__(self) -> WorkerPool:
         return self
@@ -230,15 +263,9 @@ class WorkerPool:
         """End the workers now (work in flight is dropped, and the blocks of its records removed)."""
         self._pool.terminate()
         self._pool.join()
-        while self._pending:
-            sent = self._pending.popleft()
-            if sent.ready() and sent.successful():
-                _, name, _ = sent.get()
-                if name is not None:
-                    with contextlib.suppress(OSError):
-                        block = shared_memory.SharedMemory(name=name)
-                        block.close()
-                        block.unlink()
+        self._pending.clear()
+        self._taken.clear()
+        _remove_blocks(self._blocks)
 
     def decide(self, chunks: Iterable[Chunk], *, unverified: bool) -> Iterator[ChunkResult]:
         """Decide ``chunks`` in the workers, yielding their results in input order."""
@@ -247,17 +274,34 @@ class WorkerPool:
         window = self.workers * _IN_FLIGHT_PER_WORKER
         pending = self._pending
         for chunk in chunks:
-            pending.append(self._pool.apply_async(_decide_chunk, (chunk, unverified)))
+            pending.append(self._pool.apply_async(_decide_chunk, (chunk, unverified), callback=self._take))
             if len(pending) >= window:
                 yield self._next()
         while pending:
             yield self._next()
 
+    def _take(self, shared: _Shared) -> None:
+        # Called in the pool's result thread, which no signal interrupts (Python runs
+        # signal handlers in the main thread): each block is copied out and removed
+        # whole, never left half-way by an interrupted run. Nothing may escape from
+        # here, or the pool would wait for the result forever.
+        name = shared[1]
+        if name is None:
+            return
+        try:
+            self._taken[name] = _taken(shared)
+        except Exception as error:  # noqa: BLE001 - raised in the main thread by _next
+            self._taken[name] = error
+
     def _next(self) -> ChunkResult:
-        # Taken off the queue only once its block is removed, so that close() finds it otherwise.
-        result = _taken(self._pending[0].get())
-        self._pending.popleft()
-        return result
+        shared: _Shared = self._pending.popleft().get()  # _take has run by then
+        result, name, _ = shared
+        if name is None:
+            return result
+        taken = self._taken.pop(name)
+        if isinstance(taken, Exception):
+            raise taken
+        return taken
 
 
 def decide_chunks(
