@@ -106,6 +106,14 @@ def _listing(found: Problems[Any], shown: tuple[object, ...]) -> str:
     return f"{head}:\n{lines}"
 
 
+def _listed(error: InvalidAssessment | InvalidOverride, problems: Iterable[AssessmentProblem], what: str) -> str:
+    """Give ``error`` the problems it lists and how many more were found; its message."""
+    found = _assessment_problems(problems)
+    error.problems = found.reported()
+    error.omitted = found.omitted
+    return f"{what}, {_listing(found, error.problems)}"
+
+
 class LevelCareError(Exception):
     """Base class of every error levelcare raises on purpose.
 
@@ -125,11 +133,11 @@ class InvalidAssessment(LevelCareError, ValueError):
     .. versionadded:: 1.0
     """
 
+    problems: tuple[AssessmentProblem, ...]
+    omitted: int
+
     def __init__(self, problems: Iterable[AssessmentProblem]) -> None:
-        found = _assessment_problems(problems)
-        self.problems: tuple[AssessmentProblem, ...] = found.reported()
-        self.omitted: int = found.omitted
-        super().__init__(f"invalid assessment, {_listing(found, self.problems)}")
+        super().__init__(_listed(self, problems, "invalid assessment"))
 
 
 class RuleBaseError(LevelCareError, ValueError):
@@ -210,11 +218,11 @@ class InvalidOverride(LevelCareError, ValueError):
     .. versionadded:: 1.0
     """
 
+    problems: tuple[AssessmentProblem, ...]
+    omitted: int
+
     def __init__(self, problems: Iterable[AssessmentProblem]) -> None:
-        found = _assessment_problems(problems)
-        self.problems: tuple[AssessmentProblem, ...] = found.reported()
-        self.omitted: int = found.omitted
-        super().__init__(f"invalid placement override, {_listing(found, self.problems)}")
+        super().__init__(_listed(self, problems, "invalid placement override"))
 
 
 class EngineError(LevelCareError, RuntimeError):

@@ -65,12 +65,19 @@ class Rule:
 
 
 @attrs.frozen
-class Emergency:
+class _Stated:
+    """An item that says one thing, on its sources, whenever its condition holds."""
+
     id: str
     statement: str
     sources: tuple[str, ...]
     when: cond.Condition
     file: str
+
+
+@attrs.frozen
+class Emergency(_Stated):
+    """An emergency: the most intensive level, at once."""
 
 
 @attrs.frozen
@@ -130,12 +137,8 @@ class Service:
 
 
 @attrs.frozen
-class Consideration:
-    id: str
-    statement: str
-    sources: tuple[str, ...]
-    when: cond.Condition
-    file: str
+class Consideration(_Stated):
+    """A point for the clinician to weigh beside the level."""
 
 
 @attrs.frozen
