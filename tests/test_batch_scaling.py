@@ -3,11 +3,15 @@ same bytes out for any number of workers."""
 
 from __future__ import annotations
 
+import errno
 import io
 import itertools
 import json
 import os
+import shutil
 import stat
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +57,7 @@ def test_output_is_byte_identical_for_one_two_and_three_workers(tmp_path: Path) 
         assert done.returncode == 2, done.stderr[-2000:]
         outputs.append(out.read_bytes())
         summaries.append(done.stderr)
-        assert _blocks() == []  # the workers' records came back in blocks, all removed
+        assert _folders() == []  # the workers' records came back in files of a folder, removed
     assert outputs[0] == outputs[1] == outputs[2]
     assert summaries[0] == summaries[1] == summaries[2]
     records = [json.loads(line) for line in outputs[0].splitlines()]
@@ -65,20 +69,74 @@ def test_output_is_byte_identical_for_one_two_and_three_workers(tmp_path: Path) 
     assert len(too_long) == 2
 
 
-def _blocks() -> list[str]:
-    """The shared memory blocks of worker pools started by this process."""
-    return [name for name in os.listdir("/dev/shm") if name.startswith(f"levelcare-{os.getpid()}-")]
+def _folders() -> list[str]:
+    """The folders of the worker pools started by this process."""
+    return [name for name in os.listdir("/dev/shm") if name.startswith(f"levelcare-batch-{os.getpid()}-")]
 
 
-def test_a_workers_records_come_back_in_a_private_block_that_is_then_removed() -> None:
-    result = _workers.ChunkResult(b'{"line":1}\n{"line":2}\n', 2, 0, {("complete", "iop", False): 2}, ())
-    sent = _workers._shared(result)
-    assert sent[0].output == b"" and sent[2] == len(result.output)
-    block = Path("/dev/shm", str(sent[1]))
-    assert stat.S_IMODE(block.stat().st_mode) == 0o600  # no other user reads the records
-    assert _workers._taken(sent) == result
-    assert not block.exists()
-    assert _workers._shared(result._replace(output=b"")) == (result._replace(output=b""), None, 0)
+RESULT = _workers.ChunkResult(b'{"line":1}\n{"line":2}\n', 2, 0, {("complete", "iop", False): 2}, ())
+
+
+def test_a_workers_records_come_back_in_a_private_file_that_is_then_removed(tmp_path: Path) -> None:
+    folder = str(tmp_path)
+    sent = _workers._shared(RESULT, folder)
+    assert sent[0].output == b"" and sent[2] == len(RESULT.output)
+    spilled = tmp_path / str(sent[1])
+    assert stat.S_IMODE(spilled.stat().st_mode) == 0o600  # no other user reads the records
+    assert _workers._taken(sent, folder) == RESULT
+    assert not spilled.exists()
+    # No records, or no folder: the result travels whole.
+    assert _workers._shared(RESULT._replace(output=b""), folder) == (RESULT._replace(output=b""), None, 0)
+    assert _workers._shared(RESULT, None) == (RESULT, None, 0)
+
+
+def test_records_that_cannot_be_written_whole_go_through_the_pipe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(fd: int, data: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", full)
+    assert _workers._shared(RESULT, str(tmp_path)) == (RESULT, None, 0)
+    assert list(tmp_path.iterdir()) == []  # the file begun is removed
+
+
+def test_a_record_file_cut_short_is_an_error_not_a_shorter_output(tmp_path: Path) -> None:
+    sent = _workers._shared(RESULT, str(tmp_path))
+    (tmp_path / str(sent[1])).write_bytes(RESULT.output[:-3])
+    with pytest.raises(OSError, match="cut short: 19 of 22 bytes"):
+        _workers._taken(sent, str(tmp_path))
+
+
+def test_without_a_memory_file_system_the_records_go_through_the_pipe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "in.jsonl"
+    _mixed_input(source)
+    expected = run_levelcare("batch", str(source), "--workers", "1")
+    monkeypatch.setattr(_workers, "_SPILL_ROOT", str(tmp_path / "missing"))
+    piped = run_levelcare("batch", str(source), "--workers", "2")
+    assert (piped.returncode, piped.stdout) == (expected.returncode, expected.stdout)
+
+
+def test_a_folder_left_by_a_pool_whose_process_is_gone_is_removed(tmp_path: Path) -> None:
+    """A run killed outright leaves its folder; the next pool removes it, and not another process's."""
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead, alive = (
+        Path("/dev/shm", f"levelcare-batch-{gone.stdout.strip()}-x1"),
+        Path("/dev/shm", f"levelcare-batch-{os.getpid()}-x2"),
+    )
+    for folder in (dead, alive):
+        folder.mkdir(mode=0o700)
+        (folder / "records").write_bytes(b"{}\n")
+    try:
+        with _workers.WorkerPool(None, 1):
+            pass
+        assert not dead.exists()
+        assert alive.exists()
+    finally:
+        for folder in (dead, alive):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _reference(data: bytes, limit: int) -> tuple[list[tuple[int, bytes | int]], int, int]:

@@ -1,11 +1,14 @@
 """Deciding chunks of input lines, in this process or in worker processes, in input order.
 
 The parent process reads raw chunks of whole lines and writes the bytes that come
-back; workers split, parse, validate, decide and encode. A worker's records come
-back in a block of shared memory (readable by this user only), which the parent
-copies out and removes: the records of a run are most of its bytes, and a pipe would
-copy them three times more. Every block's name starts with the pool's own random
-prefix, so that the pool removes the blocks of work dropped at its end too.
+back; workers split, parse, validate, decide and encode. A worker writes each
+chunk's records to a file of its own in a folder of the pool's on the memory file
+system (``/dev/shm``; the folder and its files are this user's only), which the
+parent reads and removes: the records of a run are most of its bytes, and the
+pool's pipe would copy them three times more. Where there is no such folder, or a
+file cannot be written whole (a full ``/dev/shm``), the records go through the pipe.
+The pool removes its folder when it ends, and the folders of pools whose process
+is gone when one starts.
 
 Each worker process builds its own engine (durable's C core has no locks and its
 state must never be shared between processes) and ends with its parent.
@@ -19,13 +22,14 @@ import ctypes
 import multiprocessing
 import os
 import secrets
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from multiprocessing import shared_memory
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 from .._engine import Engine
 from .._rulebase import default_location, load
@@ -85,7 +89,7 @@ _worker_engines: dict[bool, Engine] = {}
 _worker_rules: str | None = None
 _worker_writer = RecordWriter()
 _worker_parent: int | None = None
-_worker_blocks = ""
+_worker_spill: str | None = None
 #: prctl(2) option: the signal a process gets when its parent dies (Linux).
 _PR_SET_PDEATHSIG = 1
 #: How often a worker looks whether its parent is still there, in seconds.
@@ -94,9 +98,9 @@ _PARENT_POLL = 0.25
 ORPHANED = 3
 
 
-def _start_worker(rules: str | None, parent: int | None = None, blocks: str = "") -> None:
-    global _worker_rules, _worker_parent, _worker_blocks
-    _worker_blocks = blocks
+def _start_worker(rules: str | None, parent: int | None = None, spill: str | None = None) -> None:
+    global _worker_rules, _worker_parent, _worker_spill
+    _worker_spill = spill
     # Ctrl-C reaches every process of the terminal's group: the parent stops the
     # run and ends the workers, which must not stop on their own (with a traceback).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -165,67 +169,104 @@ def _without_sigint() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-#: A chunk's result as a worker sends it: its records (``output``) left empty, and
-#: the name and size of the shared memory block that holds them (``None``, 0: none).
+#: A chunk's result as a worker sends it: its records (``output``) left empty, with
+#: the name and size of the file that holds them; or whole, with ``None`` and 0.
 _Shared = tuple[ChunkResult, str | None, int]
+#: Where the pools' folders are made: a memory file system (Linux).
+_SPILL_ROOT = "/dev/shm"
+_SPILL_PREFIX = "levelcare-batch-"
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_OPEN = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def _decide_chunk(chunk: Chunk, unverified: bool) -> _Shared:
     if _worker_parent is not None and os.getppid() != _worker_parent:
         os._exit(ORPHANED)  # between chunks too: the parent went away since the last
-    return _shared(decide_chunk(_worker_engine(unverified=unverified), _worker_writer, chunk))
+    return _shared(decide_chunk(_worker_engine(unverified=unverified), _worker_writer, chunk), _worker_spill)
 
 
-def _shared(result: ChunkResult) -> _Shared:
-    """``result`` with its records moved into a new shared memory block, for the parent to take."""
+def _shared(result: ChunkResult, folder: str | None) -> _Shared:
+    """``result`` with its records moved into a new file in ``folder``; unchanged when that cannot be done."""
     size = len(result.output)
-    if not size:
+    if folder is None or not size:
         return result, None, 0
-    block = _new_block(size)
+    name = secrets.token_hex(8)
+    path = os.path.join(folder, name)
     try:
-        cast(memoryview, block.buf)[:size] = result.output
-    finally:
-        block.close()
-    return result._replace(output=b""), block.name, size
-
-
-def _new_block(size: int) -> shared_memory.SharedMemory:
-    for _ in range(8):
-        with contextlib.suppress(FileExistsError):  # a name already taken, by chance or not
-            return shared_memory.SharedMemory(_worker_blocks + secrets.token_hex(8), create=True, size=size)
-    msg = "no free name for a shared memory block"
-    raise OSError(msg)
-
-
-#: Where POSIX shared memory blocks are listed (Linux).
-_SHARED_MEMORY = "/dev/shm"
-
-
-def _remove_blocks(prefix: str) -> None:
-    """Remove every shared memory block whose name starts with ``prefix``."""
-    try:
-        names = [name for name in os.listdir(_SHARED_MEMORY) if name.startswith(prefix)]
+        fd = os.open(path, _CREATE, 0o600)
     except OSError:
-        return  # not listed here: blocks left by dropped work go when the run ends
-    for name in names:
-        with contextlib.suppress(OSError):
-            block = shared_memory.SharedMemory(name)
-            block.close()
-            block.unlink()
-
-
-def _taken(shared: _Shared) -> ChunkResult:
-    """The result a worker sent, its records copied out of their block, which is then removed."""
-    result, name, size = shared
-    if name is None:
-        return result
-    block = shared_memory.SharedMemory(name=name)
+        return result, None, 0
     try:
-        output = bytes(cast(memoryview, block.buf)[:size])
+        view = memoryview(result.output)
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError:  # a full memory file system: the records go through the pipe
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        return result, None, 0
     finally:
-        block.close()
-        block.unlink()
+        os.close(fd)
+    return result._replace(output=b""), name, size
+
+
+def _taken(shared: _Shared, folder: str | None) -> ChunkResult:
+    """The result a worker sent, its records read back from their file, which is then removed.
+
+    Raises:
+        OSError: the file cannot be read whole.
+    """
+    result, name, size = shared
+    if name is None or folder is None:
+        return result
+    path = os.path.join(folder, name)
+    fd = os.open(path, _OPEN)
+    try:
+        os.unlink(path)
+        with open(fd, "rb", buffering=0, closefd=False) as stream:
+            output = stream.readall()
+    finally:
+        os.close(fd)
+    if len(output) != size:
+        msg = f"the records of a batch worker were cut short: {len(output)} of {size} bytes"
+        raise OSError(msg)
     return result._replace(output=output)
+
+
+def _spill_folder() -> str | None:
+    """A new folder of this user's only for the workers' records, or ``None`` where none can be made."""
+    _remove_stale_folders()
+    try:
+        return tempfile.mkdtemp(prefix=f"{_SPILL_PREFIX}{os.getpid()}-", dir=_SPILL_ROOT)
+    except OSError:
+        return None
+
+
+def _remove_stale_folders() -> None:
+    """Remove this user's pool folders whose process is gone (a run killed outright, say)."""
+    try:
+        entries = list(os.scandir(_SPILL_ROOT))
+    except OSError:
+        return
+    for entry in entries:
+        pid = entry.name.removeprefix(_SPILL_PREFIX).partition("-")[0]
+        if not entry.name.startswith(_SPILL_PREFIX) or not pid.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if not entry.is_dir(follow_symlinks=False) or entry.stat(follow_symlinks=False).st_uid != os.getuid():
+                continue
+            if _running(int(pid)):
+                continue
+            shutil.rmtree(entry.path)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class WorkerPool:
@@ -246,12 +287,12 @@ class WorkerPool:
         context = multiprocessing.get_context("spawn")
         self.workers = workers
         self._pending: collections.deque[Any] = collections.deque()
-        #: Results whose records were copied out of their block, by block name.
+        #: Results whose records were read back from their file, by file name.
         self._taken: dict[str, ChunkResult | Exception] = {}
-        #: The start of the name of every shared memory block of this pool's workers.
-        self._blocks = f"levelcare-{os.getpid()}-{secrets.token_hex(6)}-"
+        #: Where the workers write their records (None: through the pool's pipe).
+        self._spill = _spill_folder()
         with _without_sigint():
-            self._pool = context.Pool(workers, initializer=_start_worker, initargs=(rules, os.getpid(), self._blocks))
+            self._pool = context.Pool(workers, initializer=_start_worker, initargs=(rules, os.getpid(), self._spill))
 
     def __enter__(self) -> WorkerPool:
         return self
@@ -260,12 +301,13 @@ class WorkerPool:
         self.close()
 
     def close(self) -> None:
-        """End the workers now (work in flight is dropped, and the blocks of its records removed)."""
+        """End the workers now (work in flight is dropped, and the files of its records removed)."""
         self._pool.terminate()
         self._pool.join()
         self._pending.clear()
         self._taken.clear()
-        _remove_blocks(self._blocks)
+        if self._spill is not None:
+            shutil.rmtree(self._spill, ignore_errors=True)
 
     def decide(self, chunks: Iterable[Chunk], *, unverified: bool) -> Iterator[ChunkResult]:
         """Decide ``chunks`` in the workers, yielding their results in input order."""
@@ -282,14 +324,14 @@ class WorkerPool:
 
     def _take(self, shared: _Shared) -> None:
         # Called in the pool's result thread, which no signal interrupts (Python runs
-        # signal handlers in the main thread): each block is copied out and removed
-        # whole, never left half-way by an interrupted run. Nothing may escape from
-        # here, or the pool would wait for the result forever.
+        # signal handlers in the main thread): each file is read and removed whole,
+        # never left half-way by an interrupted run. Nothing may escape from here, or
+        # the pool would wait for the result forever.
         name = shared[1]
         if name is None:
             return
         try:
-            self._taken[name] = _taken(shared)
+            self._taken[name] = _taken(shared, self._spill)
         except Exception as error:  # noqa: BLE001 - raised in the main thread by _next
             self._taken[name] = error
 
